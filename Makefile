@@ -1,0 +1,38 @@
+# One virtualenv for everything; it is rebuilt when a requirements file changes.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv test test-fast build deploy destroy clean
+
+help:
+	@echo "make run      - the whole gateway on this machine (moto), see README"
+	@echo "make test     - every test: unit, integration, end-to-end, Terraform checks"
+	@echo "make build    - build/package/ and build/lambda.zip for terraform"
+	@echo "make deploy   - build, then terraform init + apply"
+	@echo "make destroy  - terraform destroy"
+
+$(STAMP): requirements/dev.txt requirements/lambda.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+build: $(STAMP)
+	$(PY) util/build.py
+
+deploy: build
+	terraform init
+	terraform apply
+
+destroy:
+	terraform destroy
+
+clean:
+	rm -rf build .pytest_cache .hypothesis

@@ -1,0 +1,435 @@
+"""DynamoDB adapter: the conversation store. Race-free by construction.
+
+One item per conversation (sk = "META") holds the sequence counters and the pending messages
+inline (attribute ``msgs``); full runs of pending messages are sealed into CHUNK items. The invariants:
+
+* ``append`` is ONE conditional UpdateItem: it advances ``seq`` and appends the message to ``msgs``
+  atomically (no read-modify-write). The message's sequence number is ``msgs_base + its index + 1``.
+  The same provider message id is refused atomically by the same write (``ids_cur``/``ids_prev``).
+* ``claim(expected_seq)`` succeeds only while ``seq == expected_seq`` (a conditional write): a
+  message that arrives first makes the claim fail and lands in the next batch; a message that
+  arrives after it advances ``seq`` past the claimed range. A sequence number is in exactly one
+  claimed range ``(claimed_seq_before, expected_seq]``, so in exactly one batch.
+* At most one claimed batch is undelivered (``claimed_seq > delivered_seq``); the next claim waits
+  for it, which keeps batches of one conversation in order.
+* ``batch_id`` is derived from the claimed range, so a retried delivery carries the same id.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from . import aws
+from .models import AppendResult, Batch, InboundMessage, StoredMessage
+
+META = "META"
+CHUNK_PREFIX = "CHUNK#"
+# Pending texts kept on the conversation item before they are sealed into a CHUNK item. Small
+# enough that an append's returned attributes stay cheap, far below DynamoDB's 400 KB item limit.
+INLINE_LIMIT_BYTES = 64 * 1024
+MAX_TEXT_BYTES = 32 * 1024  # a single message; enforced by the webhook before it reaches the store
+MESSAGE_OVERHEAD_BYTES = 64
+DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hours
+SWEEP_BUCKETS = 16
+EARLY_TOLERANCE_MS = 50
+RETENTION_SECONDS = 30 * 24 * 3600  # chunks and idle conversations expire (TTL) after this
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_ddb(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in value.items()}
+
+
+def _from_ddb(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def conversation_pk(app_id: str, sender: str) -> str:
+    return f"CONV#{app_id}#{sender}"
+
+
+def chunk_sk(first_seq: int) -> str:
+    return f"{CHUNK_PREFIX}{first_seq:012d}"
+
+
+def message_size(message: InboundMessage) -> int:
+    return len(message.text.encode()) + len(message.message_id.encode()) + MESSAGE_OVERHEAD_BYTES
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons") or []
+        # Only a lost race is retried here; throttling or validation inside a transaction is not.
+        if reasons:
+            return all(r.get("Code") in ("None", "ConditionalCheckFailed", None) for r in reasons)
+        return "ConditionalCheckFailed" in str(exc)
+    return False
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """A consistent snapshot of a conversation item."""
+
+    app_id: str
+    sender: str
+    seq: int
+    claimed_seq: int
+    delivered_seq: int
+    inline_base: int
+    inline: list[dict]
+    last_batch: dict | None
+    burst_started_at_ms: int | None
+    last_at_ms: int | None
+    fire_at_ms: int | None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "ConversationState":
+        return cls(
+            app_id=item["app_id"],
+            sender=item["sender"],
+            seq=int(item.get("seq", 0)),
+            claimed_seq=int(item.get("claimed_seq", 0)),
+            delivered_seq=int(item.get("delivered_seq", 0)),
+            inline_base=int(item.get("msgs_base", 0)),
+            inline=list(item.get("msgs", [])),
+            last_batch=item.get("last_batch"),
+            burst_started_at_ms=int(item["burst_started_at"]) if "burst_started_at" in item else None,
+            last_at_ms=int(item["last_at"]) if "last_at" in item else None,
+            fire_at_ms=int(item["fire_at_ms"]) if "fire_at_ms" in item else None,
+        )
+
+    @property
+    def pending(self) -> int:
+        return self.seq - self.claimed_seq
+
+    @property
+    def batch_in_flight(self) -> bool:
+        return self.claimed_seq > self.delivered_seq
+
+
+class ConversationStore:
+    def __init__(self, table_name: str, *, clock=time.time):
+        self.table_name = table_name
+        self.clock = clock
+
+    @property
+    def _ddb(self):
+        return aws.client("dynamodb")
+
+    def _key(self, app_id: str, sender: str, sk: str = META) -> dict:
+        return {"pk": {"S": conversation_pk(app_id, sender)}, "sk": {"S": sk}}
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, app_id: str, sender: str) -> ConversationState | None:
+        response = self._ddb.get_item(
+            TableName=self.table_name, Key=self._key(app_id, sender), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return ConversationState.from_item(_from_ddb(item)) if item else None
+
+    def load_messages(self, app_id: str, sender: str, first_seq: int, last_seq: int) -> list[StoredMessage]:
+        """The messages with sequence numbers first_seq..last_seq, from their CHUNK items, in order."""
+        messages: list[StoredMessage] = []
+        kwargs = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": conversation_pk(app_id, sender)},
+                ":lo": {"S": chunk_sk(first_seq)},
+                ":hi": {"S": chunk_sk(last_seq)},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            for raw in page.get("Items", []):
+                chunk = _from_ddb(raw)
+                base = int(chunk["first_seq"])
+                for offset, entry in enumerate(chunk["messages"]):
+                    messages.append(_stored(base + offset, entry))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        seqs = [m.seq for m in messages]
+        if seqs != list(range(first_seq, last_seq + 1)):
+            raise RuntimeError(
+                f"batch {first_seq}..{last_seq} is incomplete in the store ({len(seqs)} messages found)"
+            )
+        return messages
+
+    # ------------------------------------------------------------------ append
+
+    def append(self, app_id: str, message: InboundMessage, *, due_at: float) -> AppendResult:
+        """Store one message and advance the conversation's sequence, atomically.
+
+        Returns the new sequence number, or ``duplicate=True`` when this provider message id was
+        already stored for this conversation (nothing is written then).
+        """
+        size = message_size(message)
+        for _ in range(20):
+            now = self.clock()
+            try:
+                response = self._ddb.update_item(
+                    TableName=self.table_name,
+                    Key=self._key(app_id, message.sender),
+                    UpdateExpression=(
+                        "SET seq = if_not_exists(seq, :zero) + :one,"
+                        " claimed_seq = if_not_exists(claimed_seq, :zero),"
+                        " delivered_seq = if_not_exists(delivered_seq, :zero),"
+                        " msgs_base = if_not_exists(msgs_base, :zero),"
+                        " msgs = list_append(if_not_exists(msgs, :empty), :entry),"
+                        " msgs_bytes = if_not_exists(msgs_bytes, :zero) + :size,"
+                        " burst_started_at = if_not_exists(burst_started_at, :now_ms),"
+                        " last_at = :now_ms, app_id = :app_id, sender = :sender,"
+                        " fire_at_ms = :fire_at_ms, due_at = :due_at, sweep_bucket = :bucket, expires_at = :expires_at,"
+                        " ids_rotated_at = if_not_exists(ids_rotated_at, :now_s)"
+                        " ADD ids_cur :ids"
+                    ),
+                    ConditionExpression=(
+                        "(attribute_not_exists(msgs_bytes) OR msgs_bytes <= :room)"
+                        " AND NOT contains(ids_cur, :id) AND NOT contains(ids_prev, :id)"
+                    ),
+                    ExpressionAttributeValues=_to_ddb(
+                        {
+                            ":zero": 0,
+                            ":one": 1,
+                            ":empty": [],
+                            ":entry": [_entry(message, now)],
+                            ":size": size,
+                            ":room": INLINE_LIMIT_BYTES - size,
+                            ":now_ms": int(now * 1000),
+                            ":now_s": int(now),
+                            ":app_id": app_id,
+                            ":sender": message.sender,
+                            ":fire_at_ms": int(due_at * 1000),
+                            ":due_at": int(due_at) + 1,
+                            ":bucket": f"B{int(due_at) % SWEEP_BUCKETS:02d}",
+                            ":expires_at": int(now) + RETENTION_SECONDS,
+                            ":ids": {message.message_id},
+                            ":id": message.message_id,
+                        }
+                    ),
+                    ReturnValues="UPDATED_NEW",
+                )
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+                state_item = self._get_raw(app_id, message.sender)
+                if _remembers(state_item, message.message_id):
+                    return AppendResult(seq=int(state_item.get("seq", 0)), duplicate=True)
+                self._seal(app_id, message.sender, state_item)
+                continue
+            new = _from_ddb(response["Attributes"])
+            inline = new.get("msgs", [])
+            arrivals = [int(e["at"]) for e in inline]
+            gaps = tuple(b - a for a, b in zip(arrivals, arrivals[1:]))
+            return AppendResult(
+                seq=int(new["seq"]),
+                duplicate=False,
+                burst_started_at_ms=int(new.get("burst_started_at", arrivals[-1] if arrivals else 0)),
+                gaps_ms=gaps,
+            )
+        raise RuntimeError("append kept losing races to seal the conversation; giving up")
+
+    def _get_raw(self, app_id: str, sender: str) -> dict:
+        response = self._ddb.get_item(
+            TableName=self.table_name, Key=self._key(app_id, sender), ConsistentRead=True
+        )
+        return _from_ddb(response.get("Item", {}))
+
+    def _seal(self, app_id: str, sender: str, item: dict) -> None:
+        """Move the inline messages into a CHUNK item, iff nothing changed since ``item`` was read."""
+        inline = item.get("msgs") or []
+        if not inline:
+            return  # another writer sealed or claimed already; just retry the append
+        seq = int(item["seq"])
+        first = int(item.get("msgs_base", 0)) + 1
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": _to_ddb(
+                                {
+                                    "pk": conversation_pk(app_id, sender),
+                                    "sk": chunk_sk(first),
+                                    "first_seq": first,
+                                    "last_seq": seq,
+                                    "messages": inline,
+                                    "expires_at": int(self.clock()) + RETENTION_SECONDS,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(sk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": self._key(app_id, sender),
+                            "UpdateExpression": "REMOVE msgs SET msgs_bytes = :zero, msgs_base = :seq",
+                            "ConditionExpression": "seq = :seq",
+                            "ExpressionAttributeValues": _to_ddb({":zero": 0, ":seq": seq}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    # ------------------------------------------------------------------ claim / deliver
+
+    def claim(self, app_id: str, sender: str, expected_seq: int) -> "ClaimOutcome":
+        """Claim the pending messages up to ``expected_seq`` as one batch, if no newer one arrived."""
+        for _ in range(20):
+            item = self._get_raw(app_id, sender)
+            if not item:
+                return ClaimOutcome("nothing")
+            state = ConversationState.from_item(item)
+            if state.delivered_seq >= expected_seq:
+                return ClaimOutcome("delivered", state=state)
+            if state.claimed_seq >= expected_seq:
+                # Claimed by this execution's earlier attempt (or a takeover): deliver it again.
+                return ClaimOutcome("claimed", batch=self._batch_from_last(state), state=state)
+            if state.seq != expected_seq:
+                return ClaimOutcome("superseded", state=state)
+            if state.fire_at_ms and self.clock() * 1000 < state.fire_at_ms - EARLY_TOLERANCE_MS:
+                return ClaimOutcome("not_due", state=state)  # timers may fire a little early
+            if state.batch_in_flight:
+                return ClaimOutcome("previous_in_flight", state=state)
+            first = state.claimed_seq + 1
+            if self._commit_claim(app_id, sender, state, item, first, expected_seq):
+                batch = Batch(app_id, sender, first, expected_seq)
+                return ClaimOutcome("claimed", batch=batch, state=state)
+        raise RuntimeError("claim kept losing races; the state machine will retry")
+
+    def _commit_claim(self, app_id, sender, state: ConversationState, item: dict, first: int, last: int) -> bool:
+        now = self.clock()
+        rotate = int(item.get("ids_rotated_at", now)) < now - DEDUP_WINDOW_SECONDS
+        values = {
+            ":zero": 0,
+            ":last": last,
+            ":claimed": state.claimed_seq,
+            ":batch": {"first_seq": first, "last_seq": last, "claimed_at": int(now)},
+        }
+        removes = ["msgs", "burst_started_at", "fire_at_ms", "due_at", "sweep_bucket"]
+        sets = "msgs_bytes = :zero, msgs_base = :last, claimed_seq = :last, last_batch = :batch"
+        if rotate:
+            # Ids older than the window move to ids_prev and drop out one rotation later. The
+            # condition on seq below guarantees ids_cur is still the set read in ``item``.
+            removes.append("ids_cur")
+            sets += ", ids_rotated_at = :now_s"
+            values[":now_s"] = int(now)
+            if item.get("ids_cur"):
+                sets += ", ids_prev = :ids_prev"
+                values[":ids_prev"] = set(item["ids_cur"])
+            else:
+                removes.append("ids_prev")
+        update = f"REMOVE {', '.join(removes)} SET {sets}"
+        update_op = {
+            "TableName": self.table_name,
+            "Key": self._key(app_id, sender),
+            "UpdateExpression": update,
+            "ConditionExpression": "seq = :last AND claimed_seq = :claimed",
+            "ExpressionAttributeValues": _to_ddb(values),
+        }
+        transact: list[dict] = []
+        if state.inline:
+            chunk = {
+                "pk": conversation_pk(app_id, sender),
+                "sk": chunk_sk(state.inline_base + 1),
+                "first_seq": state.inline_base + 1,
+                "last_seq": last,
+                "messages": state.inline,
+                "expires_at": int(now) + RETENTION_SECONDS,
+            }
+            transact.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": _to_ddb(chunk),
+                        "ConditionExpression": "attribute_not_exists(sk)",
+                    }
+                }
+            )
+        try:
+            if transact:
+                self._ddb.transact_write_items(TransactItems=[*transact, {"Update": update_op}])
+            else:
+                self._ddb.update_item(**update_op)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def _batch_from_last(self, state: ConversationState) -> Batch:
+        last = state.last_batch or {}
+        return Batch(state.app_id, state.sender, int(last["first_seq"]), int(last["last_seq"]))
+
+    def take_over_stale_batch(self, state: ConversationState, lease_seconds: float) -> Batch | None:
+        """The undelivered batch of an execution that stopped without delivering it, once its lease ran out."""
+        if not state.batch_in_flight or not state.last_batch:
+            return None
+        if int(state.last_batch.get("claimed_at", 0)) > self.clock() - lease_seconds:
+            return None
+        return self._batch_from_last(state)
+
+    def mark_delivered(self, batch: Batch) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=self._key(batch.app_id, batch.sender),
+                UpdateExpression="SET delivered_seq = :last",
+                ConditionExpression="delivered_seq < :last",
+                ExpressionAttributeValues=_to_ddb({":last": batch.last_seq}),
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise  # already marked by a concurrent delivery of the same batch: fine
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    """``claimed`` (deliver ``batch``), ``superseded`` (a newer message restarted the wait),
+    ``not_due`` (the timer fired before the quiet period ended), ``previous_in_flight`` (an
+    earlier batch is still being delivered), ``delivered``, ``nothing``."""
+
+    status: str
+    batch: Batch | None = None
+    state: ConversationState | None = None
+
+
+def _entry(message: InboundMessage, now: float) -> dict:
+    entry = {"id": message.message_id, "t": message.text, "at": int(now * 1000)}
+    if message.timestamp is not None:
+        entry["ts"] = int(message.timestamp)
+    if message.kind != "text":
+        entry["k"] = message.kind
+    return entry
+
+
+def _stored(seq: int, entry: dict) -> StoredMessage:
+    return StoredMessage(
+        seq=seq,
+        message_id=entry["id"],
+        text=entry["t"],
+        timestamp=int(entry["ts"]) if "ts" in entry else None,
+        received_at_ms=int(entry["at"]),
+    )
+
+
+def _remembers(item: dict, message_id: str) -> bool:
+    return message_id in (item.get("ids_cur") or set()) or message_id in (item.get("ids_prev") or set())

@@ -1,0 +1,54 @@
+"""send_message_api's logic: each SQS record is one reply, judged on its own."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from .errors import SendError
+from .log import get_logger, mask_phone
+from .models import conversation_id
+from .outbound import Reply, send, zapi_send_text
+from .secrets import CredentialStore
+from .settings import SenderSettings
+
+logger = get_logger("send_message_api")
+
+
+class InvalidReply(ValueError):
+    """The record can never be sent as it is: it fails, and SQS moves it to the DLQ."""
+
+
+class ReplySender:
+    def __init__(self, settings: SenderSettings, *, credentials: CredentialStore | None = None):
+        self.settings = settings
+        self.credentials = credentials or CredentialStore(settings)
+
+    def handle(self, event: dict, context=None) -> dict:
+        """An SQS event in; the partial batch response (``batchItemFailures``) out."""
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return process_partial_response(event=event, record_handler=self.send_record,
+                                        processor=processor, context=context)
+
+    def send_record(self, record: SQSRecord) -> int:
+        try:
+            reply = Reply.from_record(json.loads(record.body))
+        except (ValueError, TypeError) as exc:
+            logger.error("invalid reply record", extra={"message_id": record.message_id, "error": str(exc)[:120]})
+            raise InvalidReply(str(exc)) from None
+        log = {"app_id": reply.app_id, "conversation": conversation_id(reply.app_id, reply.phone_number),
+               "recipient": mask_phone(reply.phone_number), "message_id": record.message_id}
+        url = self.settings.api_urls.get(reply.app_id)
+        if not url:
+            logger.error("no API URL for app", extra=log)
+            raise InvalidReply(f"no API URL is configured for app {reply.app_id!r}")
+        request = zapi_send_text(url, reply, self.credentials.client_token(reply.app_id))
+        try:
+            status = send(request, self.settings.http_timeout_seconds)
+        except SendError as exc:
+            logger.warning("reply not sent", extra={**log, "error": str(exc), "retryable": exc.retryable})
+            raise
+        logger.info("reply sent", extra={**log, "http_status": status})
+        return status

@@ -1,0 +1,258 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+# `python util/build.py` fills build/package/ with the code of every function
+# and its dependencies; one zip serves all three handlers.
+data "archive_file" "lambda_package" {
+  type        = "zip"
+  source_dir  = "${path.root}/build/package"
+  output_path = "${path.root}/build/lambda.zip"
+}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+
+  function_names = {
+    post_message     = "${var.name_prefix}-post-message"
+    process_message  = "${var.name_prefix}-process-message"
+    send_message_api = "${var.name_prefix}-send-message-api"
+  }
+
+  send_message_timeout_seconds = min(900, max(var.send_message_timeout_seconds, var.send_batch_size * var.http_timeout_seconds + 5))
+
+  # Values of processing_lambdas_map may be plain function names or full ARNs.
+  processing_lambda_arns = distinct([
+    for fn in values(var.processing_lambdas_map) :
+    startswith(fn, "arn:") ? fn : "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${fn}"
+  ])
+
+  client_token_parameter_arns = distinct([
+    for name in values(var.client_token_parameters) :
+    "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(name, "/")}"
+  ])
+
+  common_environment = {
+    POWERTOOLS_SERVICE_NAME = "debouncer"
+    LOG_LEVEL               = var.log_level
+  }
+}
+
+module "dynamodb" {
+  source = "./modules/dynamodb"
+
+  name                        = "${var.name_prefix}-messages"
+  deletion_protection_enabled = var.table_deletion_protection
+  kms_key_arn                 = var.dynamodb_kms_key_arn
+}
+
+module "sqs" {
+  source = "./modules/sqs"
+
+  name                             = "${var.name_prefix}-send"
+  consumer_timeout_seconds         = local.send_message_timeout_seconds
+  consumer_batching_window_seconds = var.send_batching_window_seconds
+  max_receive_count                = var.send_max_receive_count
+}
+
+# --- process_message: claims a due batch and invokes the app's Lambda -------
+
+data "aws_iam_policy_document" "process_message" {
+  statement {
+    sid    = "TableReadWrite"
+    effect = "Allow"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:ConditionCheckItem",
+    ]
+    resources = [module.dynamodb.table_arn]
+  }
+
+  statement {
+    sid       = "InvokeProcessingLambdas"
+    effect    = "Allow"
+    actions   = ["lambda:InvokeFunction"]
+    resources = local.processing_lambda_arns
+  }
+}
+
+module "process_message_lambda" {
+  source = "./modules/lambda"
+
+  function_name      = local.function_names.process_message
+  handler            = "process_message.handler.lambda_handler"
+  runtime            = var.lambda_runtime
+  filename           = data.archive_file.lambda_package.output_path
+  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  timeout            = var.process_message_timeout_seconds
+  memory_size        = var.lambda_memory_mb
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = var.logs_kms_key_arn
+  policy_json        = data.aws_iam_policy_document.process_message.json
+
+  environment = merge(local.common_environment, {
+    TABLE_NAME             = module.dynamodb.table_name
+    PROCESSING_LAMBDAS_MAP = jsonencode(var.processing_lambdas_map)
+    DEBOUNCE_SECONDS       = tostring(var.debounce_seconds)
+  })
+}
+
+# --- state machine: wait until due, then process_message --------------------
+
+module "step_functions" {
+  source = "./modules/step_functions"
+
+  name                         = "${var.name_prefix}-debounce"
+  process_message_function_arn = module.process_message_lambda.function_arn
+  workflow_type                = var.workflow_type
+  log_retention_days           = var.log_retention_days
+  log_kms_key_arn              = var.logs_kms_key_arn
+}
+
+# --- post_message: webhook -> DynamoDB + (re)start the debounce execution ---
+# The state machine references process_message only, so post_message may
+# reference the state machine without a cycle.
+
+data "aws_iam_policy_document" "post_message" {
+  statement {
+    sid       = "TableUpdate"
+    effect    = "Allow"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [module.dynamodb.table_arn]
+  }
+
+  statement {
+    sid       = "StartDebounceExecution"
+    effect    = "Allow"
+    actions   = ["states:StartExecution"]
+    resources = [module.step_functions.state_machine_arn]
+  }
+
+  statement {
+    sid     = "StopDebounceExecution"
+    effect  = "Allow"
+    actions = ["states:StopExecution"]
+    resources = [
+      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${module.step_functions.state_machine_name}:*",
+    ]
+  }
+}
+
+module "post_message_lambda" {
+  source = "./modules/lambda"
+
+  function_name      = local.function_names.post_message
+  handler            = "post_message.handler.lambda_handler"
+  runtime            = var.lambda_runtime
+  filename           = data.archive_file.lambda_package.output_path
+  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  timeout            = var.post_message_timeout_seconds
+  memory_size        = var.lambda_memory_mb
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = var.logs_kms_key_arn
+  policy_json        = data.aws_iam_policy_document.post_message.json
+
+  environment = merge(local.common_environment, {
+    TABLE_NAME             = module.dynamodb.table_name
+    STATE_MACHINE_ARN      = module.step_functions.state_machine_arn
+    DEBOUNCE_SECONDS       = tostring(var.debounce_seconds)
+    PROCESSING_LAMBDAS_MAP = jsonencode(var.processing_lambdas_map)
+  })
+}
+
+module "api_gateway" {
+  source = "./modules/api_gateway"
+
+  name                   = "${var.name_prefix}-webhook"
+  lambda_function_name   = module.post_message_lambda.function_name
+  lambda_invoke_arn      = module.post_message_lambda.invoke_arn
+  throttling_burst_limit = var.api_throttling_burst_limit
+  throttling_rate_limit  = var.api_throttling_rate_limit
+  log_retention_days     = var.log_retention_days
+  log_kms_key_arn        = var.logs_kms_key_arn
+}
+
+# --- send_message_api: SQS replies -> HTTP POST to the app's API ------------
+
+data "aws_iam_policy_document" "send_message_api" {
+  statement {
+    sid    = "ConsumeSendQueue"
+    effect = "Allow"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ChangeMessageVisibility",
+    ]
+    resources = [module.sqs.queue_arn]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.client_token_parameter_arns) > 0 ? [local.client_token_parameter_arns] : []
+
+    content {
+      sid       = "ReadClientTokens"
+      effect    = "Allow"
+      actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+      resources = statement.value
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.client_token_kms_key_arn == null ? [] : [var.client_token_kms_key_arn]
+
+    content {
+      sid       = "DecryptClientTokens"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+}
+
+module "send_message_api_lambda" {
+  source = "./modules/lambda"
+
+  function_name      = local.function_names.send_message_api
+  handler            = "send_message_api.handler.lambda_handler"
+  runtime            = var.lambda_runtime
+  filename           = data.archive_file.lambda_package.output_path
+  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  timeout            = local.send_message_timeout_seconds
+  memory_size        = var.lambda_memory_mb
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = var.logs_kms_key_arn
+  policy_json        = data.aws_iam_policy_document.send_message_api.json
+
+  environment = merge(local.common_environment, {
+    API_URLS_MAP                = jsonencode(var.api_urls_map)
+    CLIENT_TOKEN_PARAMETERS_MAP = jsonencode(var.client_token_parameters)
+    HTTP_TIMEOUT_SECONDS        = tostring(var.http_timeout_seconds)
+  })
+}
+
+# In the root module, not modules/sqs: the function's policy needs the queue
+# ARN, and the mapping needs the function. function_arn is only known once the
+# role's SQS permissions are attached, which CreateEventSourceMapping checks.
+resource "aws_lambda_event_source_mapping" "send_queue" {
+  event_source_arn                   = module.sqs.queue_arn
+  function_name                      = module.send_message_api_lambda.function_arn
+  batch_size                         = var.send_batch_size
+  maximum_batching_window_in_seconds = var.send_batching_window_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.send_max_concurrency
+  }
+}

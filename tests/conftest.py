@@ -1,0 +1,151 @@
+"""Fixtures: fake credentials, a moto world built from the Terraform definitions, handler wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_SERVICE_NAME="debouncer",
+    POWERTOOLS_METRICS_NAMESPACE="Debouncer",
+)
+os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+
+from gateway import aws, settings  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "providers"
+
+
+def load_fixture(provider: str, name: str) -> dict:
+    return json.loads((FIXTURES / provider / name).read_text())
+
+
+def fixture_bytes(provider: str, name: str) -> bytes:
+    return (FIXTURES / provider / name).read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients_and_settings():
+    """Each test builds its clients and settings anew, inside its own moto context."""
+    aws.reset()
+    settings.reset()
+    yield
+    aws.reset()
+    settings.reset()
+
+
+class World:
+    """A moto AWS with the project's table, state machine, queues and functions, handlers in process."""
+
+    TABLE = "debouncer-test-conversations"
+    PROCESS_FUNCTION = "debouncer-process-message"
+    BOT_FUNCTIONS = {"bot1": "bot1-chat-lambda", "bot2": "bot2-chat-lambda"}
+
+    def __init__(self, monkeypatch, debounce_seconds: float):
+        from moto import mock_aws
+
+        from util import local_aws
+
+        self.local_aws = local_aws
+        self.debounce_seconds = debounce_seconds
+        self.monkeypatch = monkeypatch
+        self._mock = mock_aws(config=local_aws.MOTO_CONFIG)
+        self.bot_events: dict[str, list[dict]] = {app: [] for app in self.BOT_FUNCTIONS}
+        self.bot_failures: dict[str, int] = {}
+
+    def __enter__(self):
+        self._mock.start()
+        la = self.local_aws
+        la.create_table(self.TABLE)
+        process_arn = la.create_function(self.PROCESS_FUNCTION)
+        for name in self.BOT_FUNCTIONS.values():
+            la.create_function(name)
+        self.state_machine_arn = la.create_state_machine(
+            "debouncer-test", process_arn, retry_interval_seconds=1, retry_max_attempts=3
+        )
+        self.queue_url, self.dlq_url = la.create_queue("debouncer-send", max_receive_count=3)
+        env = {
+            "TABLE_NAME": self.TABLE,
+            "STATE_MACHINE_ARN": self.state_machine_arn,
+            "DEBOUNCE_SECONDS": str(self.debounce_seconds),
+            "PROCESSING_LAMBDAS_MAP": json.dumps(self.BOT_FUNCTIONS),
+            "API_URLS_MAP": json.dumps({"bot1": "http://127.0.0.1:9/unused"}),
+        }
+        for key, value in env.items():
+            self.monkeypatch.setenv(key, value)
+        settings.reset()
+        aws.reset()
+        import post_message.handler as post_handler
+        import process_message.handler as process_handler
+        import send_message_api.handler as send_handler
+
+        for module in (post_handler, process_handler, send_handler):
+            for name in ("service", "dispatcher", "sender"):
+                if hasattr(module, name):
+                    getattr(module, name).cache_clear()
+        self.post_handler, self.process_handler, self.send_handler = post_handler, process_handler, send_handler
+        handlers = {self.PROCESS_FUNCTION: process_handler.lambda_handler}
+        for app, name in self.BOT_FUNCTIONS.items():
+            handlers[name] = self._bot(app)
+        self._serial = la.serialize_moto_requests()
+        self._serial.__enter__()
+        self._routes = la.route_lambda_invocations(handlers)
+        self.invocations = self._routes.__enter__()
+        return self
+
+    def _bot(self, app: str):
+        def handler(event, context):
+            if self.bot_failures.get(app, 0) > 0:
+                self.bot_failures[app] -= 1
+                raise RuntimeError("bot crashed")
+            self.bot_events[app].append(event)
+            return {"ok": True}
+
+        return handler
+
+    def __exit__(self, *exc):
+        self._routes.__exit__(*exc)
+        self._serial.__exit__(*exc)
+        self._mock.stop()
+
+    def post(self, event: dict) -> dict:
+        from util.local_aws import LambdaContext
+
+        return self.post_handler.lambda_handler(event, LambdaContext("post_message"))
+
+    def items(self) -> list[dict]:
+        import boto3
+
+        from gateway.conversations import _from_ddb
+
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        items, kwargs = [], {"TableName": self.TABLE}
+        while True:
+            page = client.scan(**kwargs)
+            items += [_from_ddb(i) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def executions(self, status: str | None = None) -> list[dict]:
+        import boto3
+
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        kwargs = {"stateMachineArn": self.state_machine_arn}
+        if status:
+            kwargs["statusFilter"] = status
+        return sfn.list_executions(**kwargs)["executions"]
+
+
+@pytest.fixture
+def world(monkeypatch):
+    with World(monkeypatch, debounce_seconds=1) as w:
+        yield w

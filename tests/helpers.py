@@ -1,0 +1,53 @@
+"""Builders shared by the tests."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+
+_ids = itertools.count(1)
+
+
+def zapi_text(phone: str, text: str, message_id: str | None = None, *, from_me: bool = False,
+              momment: int = 1632228638000) -> dict:
+    """A Z-API ReceivedCallback text payload, shaped like tests/fixtures/providers/zapi/text.json."""
+    return {
+        "isGroup": False,
+        "messageId": message_id or f"MSG{next(_ids):08d}",
+        "phone": phone,
+        "fromMe": from_me,
+        "momment": momment,
+        "status": "RECEIVED",
+        "type": "ReceivedCallback",
+        "text": {"message": text},
+    }
+
+
+def api_event(body, *, app_id: str | None = "bot1", method: str = "POST", headers: dict | None = None,
+              raw: bool = False, base64_body: bool = False, query: dict | None = None) -> dict:
+    """An API Gateway HTTP API payload-format-2.0 event for POST /webhook."""
+    if raw:
+        text = body
+    else:
+        text = json.dumps(body)
+    params = dict(query or {})
+    if app_id is not None:
+        params["appId"] = app_id
+    event = {
+        "version": "2.0",
+        "routeKey": f"{method} /webhook",
+        "rawPath": "/webhook",
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in params.items()),
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "requestContext": {"http": {"method": method, "path": "/webhook", "sourceIp": "203.0.113.9"}},
+        "isBase64Encoded": base64_body,
+        "body": base64.b64encode(text.encode() if isinstance(text, str) else text).decode() if base64_body else text,
+    }
+    if params:
+        event["queryStringParameters"] = params
+    return event
+
+
+def response_json(response: dict) -> dict:
+    return json.loads(response["body"])

@@ -1,0 +1,260 @@
+variable "region" {
+  type        = string
+  description = "AWS region to deploy into."
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region code, e.g. us-east-1."
+  }
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name (table, functions, queues, state machine, API)."
+  default     = "debouncer"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,23}$", var.name_prefix)) && !endswith(var.name_prefix, "-")
+    error_message = "name_prefix must be 1-24 characters of lowercase letters, digits and dashes, starting with a letter or digit and not ending with a dash."
+  }
+}
+
+variable "debounce_seconds" {
+  type        = number
+  description = "Quiet period in seconds: a conversation's batch is processed once no new message arrived for this long."
+  default     = 10
+
+  validation {
+    condition     = var.debounce_seconds >= 1 && var.debounce_seconds <= 300 && floor(var.debounce_seconds) == var.debounce_seconds
+    error_message = "debounce_seconds must be an integer between 1 and 300."
+  }
+}
+
+variable "processing_lambdas_map" {
+  type        = map(string)
+  description = "app_id => name (or ARN) of the Lambda function that processes that app's batches. process_message may invoke only these."
+
+  validation {
+    condition     = length(var.processing_lambdas_map) > 0 && alltrue([for v in values(var.processing_lambdas_map) : length(trimspace(v)) > 0])
+    error_message = "processing_lambdas_map must have at least one entry and no empty function names."
+  }
+}
+
+variable "api_urls_map" {
+  type        = map(string)
+  description = "app_id => HTTPS URL that send_message_api POSTs that app's replies to. Do not embed secrets here (they end up in state and environment); keep client tokens in SSM."
+
+  validation {
+    condition     = alltrue([for v in values(var.api_urls_map) : startswith(v, "https://")])
+    error_message = "Every api_urls_map value must be an https:// URL."
+  }
+}
+
+variable "client_token_parameters" {
+  type        = map(string)
+  description = "app_id => name of the SSM SecureString parameter holding that app's Z-API Client-Token. Only the names are in Terraform; the values are set out of band."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.client_token_parameters) : startswith(v, "/")])
+    error_message = "client_token_parameters values must be SSM parameter names starting with '/'."
+  }
+}
+
+variable "client_token_kms_key_arn" {
+  type        = string
+  description = "ARN of the customer managed KMS key that encrypts the client-token parameters, if any. null: they use the AWS managed aws/ssm key and no kms:Decrypt grant is needed."
+  default     = null
+}
+
+variable "lambda_runtime" {
+  type        = string
+  description = "Python runtime of the Lambda functions."
+  default     = "python3.12"
+
+  validation {
+    condition     = can(regex("^python3\\.[0-9]+$", var.lambda_runtime))
+    error_message = "lambda_runtime must be a Python runtime such as python3.12."
+  }
+}
+
+variable "lambda_memory_mb" {
+  type        = number
+  description = "Memory in MB of each Lambda function."
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240
+    error_message = "lambda_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "post_message_timeout_seconds" {
+  type        = number
+  description = "Timeout of post_message (called by API Gateway, whose integration limit is 30 s)."
+  default     = 10
+
+  validation {
+    condition     = var.post_message_timeout_seconds >= 1 && var.post_message_timeout_seconds <= 29
+    error_message = "post_message_timeout_seconds must be between 1 and 29."
+  }
+}
+
+variable "process_message_timeout_seconds" {
+  type        = number
+  description = "Timeout of process_message, which synchronously invokes the app's processing Lambda."
+  default     = 60
+
+  validation {
+    condition     = var.process_message_timeout_seconds >= 1 && var.process_message_timeout_seconds <= 900
+    error_message = "process_message_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "send_message_timeout_seconds" {
+  type        = number
+  description = "Minimum timeout of send_message_api; raised to send_batch_size x http_timeout_seconds + 5 (max 900) if that is larger, so a whole batch of sequential POSTs fits."
+  default     = 30
+
+  validation {
+    condition     = var.send_message_timeout_seconds >= 1 && var.send_message_timeout_seconds <= 900
+    error_message = "send_message_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention in days of every CloudWatch log group of the stack."
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "logs_kms_key_arn" {
+  type        = string
+  description = "Optional customer managed KMS key ARN for all log groups (its key policy must allow CloudWatch Logs). null uses CloudWatch's default encryption."
+  default     = null
+}
+
+variable "log_level" {
+  type        = string
+  description = "LOG_LEVEL of the Lambda functions (Powertools logger)."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  }
+}
+
+variable "table_deletion_protection" {
+  type        = bool
+  description = "Whether DynamoDB deletion protection is on for the table."
+  default     = false
+}
+
+variable "dynamodb_kms_key_arn" {
+  type        = string
+  description = "Optional customer managed KMS key ARN for the table. null uses the AWS managed key alias/aws/dynamodb."
+  default     = null
+}
+
+variable "send_max_receive_count" {
+  type        = number
+  description = "Receives of a reply message before it moves to the send DLQ."
+  default     = 5
+
+  validation {
+    condition     = var.send_max_receive_count >= 1 && var.send_max_receive_count <= 1000
+    error_message = "send_max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "send_batch_size" {
+  type        = number
+  description = "Messages per send_message_api invocation (SQS event source batch size)."
+  default     = 10
+
+  validation {
+    condition     = var.send_batch_size >= 1 && var.send_batch_size <= 10
+    error_message = "send_batch_size must be between 1 and 10 (larger batches need a batching window)."
+  }
+}
+
+variable "send_batching_window_seconds" {
+  type        = number
+  description = "maximum_batching_window_in_seconds of the SQS event source mapping."
+  default     = 0
+
+  validation {
+    condition     = var.send_batching_window_seconds >= 0 && var.send_batching_window_seconds <= 300
+    error_message = "send_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "send_max_concurrency" {
+  type        = number
+  description = "Maximum concurrent send_message_api invocations the SQS event source may start (protects the messaging API)."
+  default     = 5
+
+  validation {
+    condition     = var.send_max_concurrency >= 2 && var.send_max_concurrency <= 1000
+    error_message = "send_max_concurrency must be between 2 and 1000."
+  }
+}
+
+variable "http_timeout_seconds" {
+  type        = number
+  description = "HTTP timeout in seconds of each POST that send_message_api makes."
+  default     = 10
+
+  validation {
+    condition     = var.http_timeout_seconds >= 1 && var.http_timeout_seconds <= 120
+    error_message = "http_timeout_seconds must be between 1 and 120."
+  }
+}
+
+variable "api_throttling_burst_limit" {
+  type        = number
+  description = "Burst limit of the webhook API's $default stage."
+  default     = 100
+
+  validation {
+    condition     = var.api_throttling_burst_limit >= 0
+    error_message = "api_throttling_burst_limit must be non-negative."
+  }
+}
+
+variable "api_throttling_rate_limit" {
+  type        = number
+  description = "Steady-state requests per second of the webhook API's $default stage."
+  default     = 50
+
+  validation {
+    condition     = var.api_throttling_rate_limit >= 0
+    error_message = "api_throttling_rate_limit must be non-negative."
+  }
+}
+
+variable "workflow_type" {
+  type        = string
+  description = "Step Functions workflow type of the debounce state machine: STANDARD or EXPRESS (EXPRESS caps an execution at 5 minutes)."
+  default     = "STANDARD"
+
+  validation {
+    condition     = contains(["STANDARD", "EXPRESS"], var.workflow_type)
+    error_message = "workflow_type must be STANDARD or EXPRESS."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags applied to every resource through the provider's default_tags."
+  default = {
+    project = "message-debouncer"
+  }
+}
