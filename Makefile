@@ -13,10 +13,14 @@ help:
 	@echo "make deploy   - build, then terraform init + apply"
 	@echo "make destroy  - terraform destroy"
 
-$(STAMP): requirements/dev.txt requirements/lambda.txt
+CHECKOV_VENV := $(VENV)/tools/checkov
+
+$(STAMP): requirements/dev.txt requirements/lambda.txt requirements/checkov.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -119,10 +119,12 @@ module "step_functions" {
 # reference the state machine without a cycle.
 
 data "aws_iam_policy_document" "post_message" {
+  # Append is one UpdateItem; GetItem tells a duplicate from a full inline buffer, and sealing
+  # that buffer into a chunk is a transaction of PutItem + UpdateItem.
   statement {
-    sid       = "TableUpdate"
+    sid       = "TableAppend"
     effect    = "Allow"
-    actions   = ["dynamodb:UpdateItem"]
+    actions   = ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem"]
     resources = [module.dynamodb.table_arn]
   }
 

@@ -17,6 +17,7 @@ inline (attribute ``msgs``); full runs of pending messages are sealed into CHUNK
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import aws
+from .debounce import RHYTHM_WINDOW, Burst, DebouncePolicy, Due
 from .models import AppendResult, Batch, InboundMessage, StoredMessage
 
 META = "META"
@@ -34,8 +36,13 @@ CHUNK_PREFIX = "CHUNK#"
 INLINE_LIMIT_BYTES = 64 * 1024
 MAX_TEXT_BYTES = 32 * 1024  # a single message; enforced by the webhook before it reaches the store
 MESSAGE_OVERHEAD_BYTES = 64
-DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hours
+DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hours,
+DEDUP_MAX_IDS = 2000  # or for the last 2,000 to 4,000 messages of a conversation, if fewer
+DEDUP_KEY_MAX = 64
 SWEEP_BUCKETS = 16
+# Arrival times (ms) the conversation keeps in ``recent_at`` for the adaptive debounce rule: appended
+# by every append, cut back to this many by every claim and seal.
+RECENT_ARRIVALS_KEPT = RHYTHM_WINDOW + 1
 EARLY_TOLERANCE_MS = 50
 RETENTION_SECONDS = 30 * 24 * 3600  # chunks and idle conversations expire (TTL) after this
 
@@ -91,6 +98,8 @@ class ConversationState:
     burst_started_at_ms: int | None
     last_at_ms: int | None
     fire_at_ms: int | None
+    recent_at_ms: tuple[int, ...] = ()
+    burst_bytes: int = 0
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "ConversationState":
@@ -106,7 +115,14 @@ class ConversationState:
             burst_started_at_ms=int(item["burst_started_at"]) if "burst_started_at" in item else None,
             last_at_ms=int(item["last_at"]) if "last_at" in item else None,
             fire_at_ms=int(item["fire_at_ms"]) if "fire_at_ms" in item else None,
+            recent_at_ms=tuple(int(t) for t in item.get("recent_at") or ()),
+            burst_bytes=int(item.get("burst_bytes", 0)),
         )
+
+    def burst(self) -> Burst | None:
+        """The pending messages as the debounce rule sees them; None when nothing is pending."""
+        return _burst(self.seq, self.claimed_seq, self.burst_started_at_ms, self.last_at_ms,
+                      self.recent_at_ms, self.burst_bytes)
 
     @property
     def pending(self) -> int:
@@ -216,8 +232,8 @@ class ConversationStore:
                             ":due_at": int(due_at) + 1,
                             ":bucket": f"B{int(due_at) % SWEEP_BUCKETS:02d}",
                             ":expires_at": int(now) + RETENTION_SECONDS,
-                            ":ids": {message.message_id},
-                            ":id": message.message_id,
+                            ":ids": {dedup_key(message.message_id)},
+                            ":id": dedup_key(message.message_id),
                         }
                     ),
                     ReturnValues="UPDATED_NEW",
@@ -226,7 +242,7 @@ class ConversationStore:
                 if not _is_condition_failure(exc):
                     raise
                 state_item = self._get_raw(app_id, message.sender)
-                if _remembers(state_item, message.message_id):
+                if _remembers(state_item, dedup_key(message.message_id)):
                     return AppendResult(seq=int(state_item.get("seq", 0)), duplicate=True)
                 self._seal(app_id, message.sender, state_item)
                 continue
@@ -317,7 +333,8 @@ class ConversationStore:
 
     def _commit_claim(self, app_id, sender, state: ConversationState, item: dict, first: int, last: int) -> bool:
         now = self.clock()
-        rotate = int(item.get("ids_rotated_at", now)) < now - DEDUP_WINDOW_SECONDS
+        rotate = (int(item.get("ids_rotated_at", now)) < now - DEDUP_WINDOW_SECONDS
+                  or len(item.get("ids_cur") or ()) > DEDUP_MAX_IDS)
         values = {
             ":zero": 0,
             ":last": last,
@@ -429,6 +446,13 @@ def _stored(seq: int, entry: dict) -> StoredMessage:
         timestamp=int(entry["ts"]) if "ts" in entry else None,
         received_at_ms=int(entry["at"]),
     )
+
+
+def dedup_key(message_id: str) -> str:
+    """Provider ids are short; a long one is hashed so the remembered set stays small."""
+    if len(message_id) <= DEDUP_KEY_MAX:
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
 
 
 def _remembers(item: dict, message_id: str) -> bool:

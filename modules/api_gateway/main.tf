@@ -20,7 +20,7 @@ resource "aws_apigatewayv2_integration" "post_message" {
 }
 
 resource "aws_apigatewayv2_route" "webhook" {
-  #checkov:skip=CKV_AWS_309:Webhook senders (WhatsApp Cloud API, Z-API) cannot sign with IAM/JWT; post_message authenticates each request (verify token / signature) itself.
+  #checkov:skip=CKV_AWS_309:Webhook callers (WhatsApp Cloud API, Z-API) cannot use IAM or JWT authorizers; request authentication (verify token, signature) belongs in post_message.
   for_each = local.webhook_routes
 
   api_id    = aws_apigatewayv2_api.this.id
@@ -29,7 +29,6 @@ resource "aws_apigatewayv2_route" "webhook" {
 }
 
 resource "aws_cloudwatch_log_group" "access" {
-  #checkov:skip=CKV_AWS_158:A customer managed KMS key is optional (var.log_kms_key_arn); CloudWatch Logs always encrypts at rest.
   #checkov:skip=CKV_AWS_338:Retention is configurable (var.log_retention_days); the 30-day default keeps cost low for a sample.
   name              = "/aws/vendedlogs/apigateway/${var.name}"
   retention_in_days = var.log_retention_days

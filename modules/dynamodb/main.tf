@@ -2,7 +2,6 @@
 # The sparse GSI pending_by_due only holds items that carry sweep_bucket,
 # i.e. conversations with a pending batch, ordered by due time.
 resource "aws_dynamodb_table" "this" {
-  #checkov:skip=CKV_AWS_119:SSE is on with the AWS managed key by default; a customer managed key is optional through var.kms_key_arn.
   name                        = var.name
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "pk"

@@ -38,8 +38,6 @@ data "aws_iam_policy_document" "permissions" {
   }
 
   statement {
-    #checkov:skip=CKV_AWS_111:CloudWatch Logs vended-log delivery actions do not support resource-level permissions; AWS documents Resource "*" for state machine logging.
-    #checkov:skip=CKV_AWS_356:CloudWatch Logs vended-log delivery actions do not support resource-level permissions; AWS documents Resource "*" for state machine logging.
     sid    = "StateMachineLogDelivery"
     effect = "Allow"
     actions = [
@@ -77,7 +75,6 @@ resource "aws_iam_role_policy" "this" {
 # /aws/vendedlogs/ prefix: CloudWatch Logs resource policy size limits do not
 # grow with each state machine.
 resource "aws_cloudwatch_log_group" "this" {
-  #checkov:skip=CKV_AWS_158:A customer managed KMS key is optional (var.log_kms_key_arn); CloudWatch Logs always encrypts at rest.
   #checkov:skip=CKV_AWS_338:Retention is configurable (var.log_retention_days); the 30-day default keeps cost low for a sample.
   name              = "/aws/vendedlogs/states/${var.name}"
   retention_in_days = var.log_retention_days

@@ -1,0 +1,189 @@
+"""The conversation store on moto: appends, claims, races, dedup, sealing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from moto import mock_aws
+
+from gateway.conversations import INLINE_LIMIT_BYTES, ConversationStore
+from gateway.models import InboundMessage
+from util import local_aws
+
+TABLE = "conversations"
+APP, PHONE = "bot1", "5544999999999"
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(clock):
+    with mock_aws():
+        local_aws.create_table(TABLE)
+        yield ConversationStore(TABLE, clock=clock)
+
+
+def msg(text: str, message_id: str | None = None, sender: str = PHONE) -> InboundMessage:
+    return InboundMessage(sender=sender, text=text, message_id=message_id or f"id-{text}", timestamp=1700000000)
+
+
+def append(store, text, clock=None, **kwargs):
+    due = (clock() if clock else 1_700_000_000.0) - 1  # already due unless a test says otherwise
+    return store.append(APP, msg(text, **kwargs), due_at=due)
+
+
+def deliver(store, outcome):
+    messages = store.load_messages(APP, PHONE, outcome.batch.first_seq, outcome.batch.last_seq)
+    store.mark_delivered(outcome.batch)
+    return [m.text for m in messages]
+
+
+def test_appends_advance_the_sequence_and_one_claim_takes_them_all_in_order(store):
+    seqs = [append(store, t).seq for t in ("hi", "I have a question", "about my order")]
+    assert seqs == [1, 2, 3]
+    outcome = store.claim(APP, PHONE, 3)
+    assert outcome.status == "claimed"
+    assert (outcome.batch.first_seq, outcome.batch.last_seq) == (1, 3)
+    assert deliver(store, outcome) == ["hi", "I have a question", "about my order"]
+
+
+def test_an_execution_for_an_older_sequence_is_superseded_and_claims_nothing(store):
+    append(store, "a")
+    append(store, "b")
+    assert store.claim(APP, PHONE, 1).status == "superseded"
+    state = store.get(APP, PHONE)
+    assert state.claimed_seq == 0 and state.pending == 2
+
+
+def test_a_message_arriving_after_the_claim_lands_in_the_next_batch_only(store):
+    append(store, "a")
+    first = store.claim(APP, PHONE, 1)
+    append(store, "late")  # arrives while batch 1 is being processed
+    assert deliver(store, first) == ["a"]
+    second = store.claim(APP, PHONE, 2)
+    assert second.status == "claimed"
+    assert deliver(store, second) == ["late"]
+    assert first.batch.batch_id != second.batch.batch_id
+
+
+def test_a_newer_message_between_the_claims_read_and_write_makes_the_claim_fail(store, monkeypatch):
+    append(store, "a")
+    real_commit = store._commit_claim
+    injected = []
+
+    def racing_commit(*args, **kwargs):
+        if not injected:
+            injected.append(append(store, "racer"))  # lands after claim() read seq == 1
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_commit_claim", racing_commit)
+    outcome = store.claim(APP, PHONE, 1)
+    assert outcome.status == "superseded"
+    state = store.get(APP, PHONE)
+    assert (state.seq, state.claimed_seq) == (2, 0)
+    monkeypatch.setattr(store, "_commit_claim", real_commit)
+    assert deliver(store, store.claim(APP, PHONE, 2)) == ["a", "racer"]
+
+
+def test_a_retried_claim_returns_the_same_batch_with_the_same_id(store):
+    append(store, "a")
+    append(store, "b")
+    first = store.claim(APP, PHONE, 2)
+    again = store.claim(APP, PHONE, 2)  # the state machine retried after a crash
+    assert again.status == "claimed"
+    assert again.batch.batch_id == first.batch.batch_id
+    assert deliver(store, again) == ["a", "b"]
+    assert store.claim(APP, PHONE, 2).status == "delivered"
+
+
+def test_the_next_batch_waits_while_the_previous_one_is_undelivered(store, clock):
+    append(store, "a")
+    first = store.claim(APP, PHONE, 1)
+    append(store, "b")
+    assert store.claim(APP, PHONE, 2).status == "previous_in_flight"
+    state = store.get(APP, PHONE)
+    assert store.take_over_stale_batch(state, lease_seconds=300) is None
+    clock.now += 301
+    stale = store.take_over_stale_batch(store.get(APP, PHONE), lease_seconds=300)
+    assert stale.batch_id == first.batch.batch_id
+    deliver(store, first)
+    assert deliver(store, store.claim(APP, PHONE, 2)) == ["b"]
+
+
+def test_a_timer_that_fires_early_is_told_to_wait(store, clock):
+    store.append(APP, msg("a"), due_at=clock.now + 10)
+    assert store.claim(APP, PHONE, 1).status == "not_due"
+    clock.now += 10
+    assert store.claim(APP, PHONE, 1).status == "claimed"
+
+
+def test_a_retried_webhook_is_stored_once_even_after_its_batch(store):
+    assert not append(store, "a", message_id="wamid.1").duplicate
+    repeat = append(store, "a", message_id="wamid.1")
+    assert repeat.duplicate and repeat.seq == 1
+    deliver(store, store.claim(APP, PHONE, 1))
+    assert append(store, "a", message_id="wamid.1").duplicate
+    assert store.get(APP, PHONE).seq == 1
+
+
+def test_a_long_provider_id_is_remembered_by_its_hash(store):
+    long_id = "x" * 500
+    assert not append(store, "a", message_id=long_id).duplicate
+    assert append(store, "a", message_id=long_id).duplicate
+    assert not append(store, "b", message_id="x" * 499 + "y").duplicate
+
+
+def test_duplicate_ids_are_per_conversation(store):
+    assert not append(store, "a", message_id="same").duplicate
+    other = store.append(APP, msg("a", message_id="same", sender="5511888888888"), due_at=0)
+    assert not other.duplicate
+
+
+def test_a_burst_far_larger_than_one_item_is_sealed_into_chunks_and_delivered_whole(store):
+    texts = [f"{i:04d} " + "x" * 1019 for i in range(1000)]  # 1,000 messages of 1 KB
+    for i, text in enumerate(texts):
+        store.append(APP, msg(text, message_id=f"wamid.{i}"), due_at=0)
+    state = store.get(APP, PHONE)
+    assert state.seq == 1000
+    assert sum(len(e["t"]) for e in state.inline) < INLINE_LIMIT_BYTES  # most of it lives in chunks
+    outcome = store.claim(APP, PHONE, 1000)
+    assert deliver(store, outcome) == texts
+
+
+def test_concurrent_appends_get_distinct_sequence_numbers_and_all_reach_one_batch(store):
+    texts = [f"m{i}" for i in range(60)]
+    errors = []
+
+    def send(chunk):
+        try:
+            for text in chunk:
+                store.append(APP, msg(text), due_at=0)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    with local_aws.serialize_moto_requests():
+        threads = [threading.Thread(target=send, args=(texts[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    state = store.get(APP, PHONE)
+    assert state.seq == 60
+    delivered = deliver(store, store.claim(APP, PHONE, 60))
+    assert sorted(delivered) == sorted(texts) and len(delivered) == 60
+    for i in range(4):  # each sender's own messages keep their order
+        mine = [t for t in delivered if t in texts[i::4]]
+        assert mine == texts[i::4]

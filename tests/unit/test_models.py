@@ -1,0 +1,68 @@
+from gateway.log import mask_phone
+from gateway.models import Batch, StoredMessage, conversation_id
+from gateway.outbound import Reply, zapi_send_text
+from gateway.scheduler import execution_name, wait_timestamp
+
+import pytest
+
+
+def _batch(first, last):
+    messages = [StoredMessage(s, f"id{s}", f"text {s}", 1700000000 + s, 0) for s in range(first, last + 1)]
+    return Batch("bot1", "5544999999999", first, last, messages)
+
+
+def test_batch_payload_joins_texts_in_order_and_lists_each_message():
+    payload = _batch(1, 3).payload()
+    assert payload["message"] == "text 1\ntext 2\ntext 3"
+    assert [m["id"] for m in payload["messages"]] == ["id1", "id2", "id3"]
+    assert payload["messages"][0] == {"id": "id1", "text": "text 1", "timestamp": 1700000001}
+    assert payload["app_id"] == "bot1" and payload["phone_number"] == "5544999999999"
+
+
+def test_batch_id_is_derived_from_the_range_so_retries_carry_the_same_id():
+    assert _batch(4, 6).batch_id == _batch(4, 6).batch_id
+    assert _batch(4, 6).batch_id != _batch(4, 7).batch_id
+    assert "5544999999999" not in _batch(4, 6).batch_id
+
+
+def test_conversation_ids_differ_per_app_and_sender_and_hide_the_phone():
+    a = conversation_id("bot1", "5544999999999")
+    assert a != conversation_id("bot2", "5544999999999")
+    assert a != conversation_id("bot1", "5544999999998")
+    assert "9999" not in a
+
+
+def test_execution_names_are_deterministic_and_valid():
+    name = execution_name("bot1", "5544999999999", 12)
+    assert name == execution_name("bot1", "5544999999999", 12)
+    assert name.endswith("-12") and len(name) <= 80 and "5544" not in name
+
+
+def test_wait_timestamp_rounds_up_to_the_whole_second():
+    assert wait_timestamp(1700000000.0) == "2023-11-14T22:13:20Z"
+    assert wait_timestamp(1700000000.01) == "2023-11-14T22:13:21Z"
+
+
+def test_mask_phone_keeps_only_the_last_four_digits():
+    assert mask_phone("5544999991234") == "*********1234"
+    assert "5544" not in mask_phone("5544999991234")
+    assert mask_phone("12345") == "*****"
+
+
+@pytest.mark.parametrize(
+    "record, problem",
+    [([], "JSON object"), ({"app_id": "a", "phone_number": "1"}, "message_to_send"),
+     ({"app_id": "a", "phone_number": 5, "message_to_send": "x"}, "phone_number")],
+)
+def test_reply_records_are_validated(record, problem):
+    with pytest.raises(ValueError, match=problem):
+        Reply.from_record(record)
+
+
+def test_zapi_send_text_request():
+    reply = Reply("bot1", "5544999999999", "hello")
+    request = zapi_send_text("https://api.example/send-text", reply, "tok")
+    assert request.method == "POST" and request.url == "https://api.example/send-text"
+    assert request.json == {"phone": "5544999999999", "message": "hello"}
+    assert request.headers["Client-Token"] == "tok"
+    assert "Client-Token" not in zapi_send_text("https://x", reply, None).headers

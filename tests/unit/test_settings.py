@@ -1,0 +1,46 @@
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import ProcessorSettings, SenderSettings, WebhookSettings
+
+WEBHOOK_ENV = {
+    "TABLE_NAME": "t",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:sm",
+    "PROCESSING_LAMBDAS_MAP": '{"bot1": "bot1-chat-lambda"}',
+}
+
+
+def test_webhook_settings_parse_the_maps_and_default_the_quiet_period():
+    settings = WebhookSettings.from_env(WEBHOOK_ENV)
+    assert settings.processing_lambdas == {"bot1": "bot1-chat-lambda"}
+    assert settings.debounce_seconds == 10
+
+
+@pytest.mark.parametrize("missing", ["TABLE_NAME", "STATE_MACHINE_ARN", "PROCESSING_LAMBDAS_MAP"])
+def test_a_missing_variable_is_named(missing):
+    env = {k: v for k, v in WEBHOOK_ENV.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        WebhookSettings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "raw, problem",
+    [("{not json", "not valid JSON"), ('["bot1"]', "JSON object"), ('{"bot1": 3}', "JSON object"), ('{"bot1": ""}', "JSON object")],
+)
+def test_a_malformed_map_is_refused_with_the_variable_name(raw, problem):
+    with pytest.raises(ConfigError, match=f"PROCESSING_LAMBDAS_MAP.*{problem}|{problem}"):
+        ProcessorSettings.from_env({**WEBHOOK_ENV, "PROCESSING_LAMBDAS_MAP": raw})
+
+
+@pytest.mark.parametrize("value", ["0", "301", "ten"])
+def test_debounce_seconds_out_of_range_is_refused(value):
+    with pytest.raises(ConfigError, match="DEBOUNCE_SECONDS"):
+        WebhookSettings.from_env({**WEBHOOK_ENV, "DEBOUNCE_SECONDS": value})
+
+
+def test_sender_settings_require_http_urls():
+    with pytest.raises(ConfigError, match="API_URLS_MAP"):
+        SenderSettings.from_env({"API_URLS_MAP": '{"bot1": "ftp://example.com"}'})
+    settings = SenderSettings.from_env({"API_URLS_MAP": '{"bot1": "https://example.com/send"}'})
+    assert settings.api_urls["bot1"] == "https://example.com/send"
+    assert settings.http_timeout_seconds == 10
