@@ -24,9 +24,13 @@ def zapi_text(phone: str, text: str, message_id: str | None = None, *, from_me: 
     }
 
 
+API_DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
+
+
 def api_event(body, *, app_id: str | None = "bot1", method: str = "POST", headers: dict | None = None,
               raw: bool = False, base64_body: bool = False, query: dict | None = None) -> dict:
-    """An API Gateway HTTP API payload-format-2.0 event for POST /webhook."""
+    """An API Gateway HTTP API payload-format-2.0 event for POST /webhook (its public URL is
+    https://API_DOMAIN/webhook?<rawQueryString>)."""
     if raw:
         text = body
     else:
@@ -40,7 +44,8 @@ def api_event(body, *, app_id: str | None = "bot1", method: str = "POST", header
         "rawPath": "/webhook",
         "rawQueryString": "&".join(f"{k}={v}" for k, v in params.items()),
         "headers": {"content-type": "application/json", **(headers or {})},
-        "requestContext": {"http": {"method": method, "path": "/webhook", "sourceIp": "203.0.113.9"}},
+        "requestContext": {"domainName": API_DOMAIN,
+                           "http": {"method": method, "path": "/webhook", "sourceIp": "203.0.113.9"}},
         "isBase64Encoded": base64_body,
         "body": base64.b64encode(text.encode() if isinstance(text, str) else text).decode() if base64_body else text,
     }
@@ -51,3 +56,22 @@ def api_event(body, *, app_id: str | None = "bot1", method: str = "POST", header
 
 def response_json(response: dict) -> dict:
     return json.loads(response["body"])
+
+
+def provider_request(body: bytes | str | dict, *, headers: dict | None = None, query: dict | None = None,
+                     method: str = "POST", url: str = ""):
+    """A decoded webhook request (what parse_event gives a provider) for provider unit tests."""
+    from gateway.providers import WebhookRequest
+
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    raw = body.encode() if isinstance(body, str) else body
+    return WebhookRequest(method=method, headers={k.lower(): v for k, v in (headers or {}).items()},
+                          query=dict(query or {}), raw_body=raw, url=url)
+
+
+def form_body(fields: dict | list) -> str:
+    """application/x-www-form-urlencoded, as Twilio posts it."""
+    from urllib.parse import urlencode
+
+    return urlencode(fields)

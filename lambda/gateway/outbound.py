@@ -1,15 +1,42 @@
-"""Replies out: the provider request (pure) and the HTTP call with a timeout and a verdict."""
+"""Replies out: the provider requests (pure), the split of long replies, and the HTTP call with a timeout.
+
+One builder per provider turns (base URL, recipient, text, the app's secrets) into an OutboundRequest.
+API_URLS_MAP[app] is, per provider:
+
+- zapi:           the full send-text URL  https://api.z-api.io/instances/ID/token/TOKEN/send-text
+- whatsapp_cloud: https://graph.facebook.com/v21.0/PHONE_NUMBER_ID  (/messages is appended)
+- telegram:       https://api.telegram.org  (/bot<bot_token>/sendMessage is appended)
+- evolution:      the full sendText URL  https://EVOLUTION_HOST/message/sendText/INSTANCE
+- twilio:         https://api.twilio.com  (/2010-04-01/Accounts/<account_sid>/Messages.json is appended)
+- generic:        the full URL that receives {"phone_number", "text"}
+
+URLs built with a credential in them (Telegram) must never be logged; nothing here logs.
+"""
 
 from __future__ import annotations
 
+import base64
+import re
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Callable, Mapping
 
 import requests
 
 from .errors import SendError
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+# Longest text one message may carry, in UTF-16 code units (what Telegram counts; never fewer than
+# the characters WhatsApp and Twilio count). None: no limit, never split.
+TEXT_LIMITS: dict[str, int | None] = {
+    "zapi": 4096,
+    "whatsapp_cloud": 4096,
+    "evolution": 4096,
+    "telegram": 4096,
+    "twilio": 1600,
+    "generic": None,
+}
 
 
 @dataclass(frozen=True)
@@ -34,17 +61,164 @@ class Reply:
 @dataclass(frozen=True)
 class OutboundRequest:
     method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
+    url: str = field(repr=False)  # may hold a credential (Telegram's bot token)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a credential
     json: dict | None = None
     data: dict | None = None
 
 
-def zapi_send_text(url: str, reply: Reply, client_token: str | None) -> OutboundRequest:
+# --- splitting ----------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*(?=\s)")
+
+
+def text_units(text: str) -> int:
+    """Length in UTF-16 code units: an emoji outside the BMP counts 2, as Telegram counts it."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int | None) -> list[str]:
+    """Split a reply into parts of at most `limit` units, in order.
+
+    Each cut is made at the last line break that fits; failing that, the last sentence end
+    (. ! ? … followed by whitespace); failing that, the last whitespace; failing that, a hard cut.
+    The whitespace at a cut is dropped; nothing else is lost or reordered. A text that fits is
+    returned unchanged.
+    """
+    if limit is None or text_units(text) <= limit:
+        return [text]
+    if limit < 2:
+        raise ValueError("limit must be at least 2")
+    parts: list[str] = []
+    rest = text
+    while text_units(rest) > limit:
+        window = _fitting_prefix(rest, limit)
+        cut = _cut(rest, len(window))
+        head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if head:
+            parts.append(head)
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _fitting_prefix(text: str, limit: int) -> str:
+    if len(text) * 2 <= limit:
+        return text
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index] or text[:1]
+    return text
+
+
+def _cut(rest: str, size: int) -> int:
+    """Where the part ends: an index in (0, size]. `probe` also sees the character just after the
+    window, so a separator right after a part that fits exactly still counts."""
+    probe = rest[: size + 1]
+    line = probe.rfind("\n")
+    if line > 0:
+        return line
+    best = 0
+    for match in _SENTENCE_END.finditer(probe):
+        if match.end() <= size:
+            best = match.end()
+    if best:
+        return best
+    space = max(probe.rfind(" "), probe.rfind("\t"))
+    if space > 0:
+        return space
+    return size
+
+
+# --- builders -----------------------------------------------------------------------------------
+
+Builder = Callable[[str, str, str, Mapping[str, str]], OutboundRequest]
+
+
+def _secret(secrets: Mapping[str, str], name: str, provider: str) -> str:
+    value = secrets.get(name)
+    if not value:
+        raise SendError(f"no {name} is configured for this {provider} app", retryable=False)
+    return value
+
+
+def zapi(url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+    """Z-API send-text; the Client-Token header when the account has one."""
     headers = {"Content-Type": "application/json"}
-    if client_token:
-        headers["Client-Token"] = client_token
-    return OutboundRequest("POST", url, headers, json={"phone": reply.phone_number, "message": reply.message_to_send})
+    if secrets.get("client_token"):
+        headers["Client-Token"] = secrets["client_token"]
+    return OutboundRequest("POST", url, headers, json={"phone": to, "message": text})
+
+
+def zapi_send_text(url: str, reply: Reply, client_token: str | None) -> OutboundRequest:
+    """The first version's Z-API builder, kept for its callers."""
+    return zapi(url, reply.phone_number, reply.message_to_send, {"client_token": client_token or ""})
+
+
+def whatsapp_cloud(url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+    token = _secret(secrets, "access_token", "whatsapp_cloud")
+    endpoint = url if url.rstrip("/").endswith("/messages") else url.rstrip("/") + "/messages"
+    return OutboundRequest(
+        "POST", endpoint,
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        json={"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": text}},
+    )
+
+
+def telegram(url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+    token = _secret(secrets, "bot_token", "telegram")
+    return OutboundRequest("POST", f"{url.rstrip('/')}/bot{token}/sendMessage",
+                           {"Content-Type": "application/json"}, json={"chat_id": to, "text": text})
+
+
+def evolution(url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+    apikey = _secret(secrets, "apikey", "evolution")
+    return OutboundRequest("POST", url, {"apikey": apikey, "Content-Type": "application/json"},
+                           json={"number": to, "text": text})
+
+
+def twilio(url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+    account_sid = _secret(secrets, "account_sid", "twilio")
+    auth_token = _secret(secrets, "auth_token", "twilio")
+    form = {"To": to, "Body": text}
+    if secrets.get("messaging_service_sid"):
+        form["MessagingServiceSid"] = secrets["messaging_service_sid"]
+    else:
+        form["From"] = _secret(secrets, "from", "twilio")  # "+1555..." or "whatsapp:+1555..."
+    basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+    return OutboundRequest(
+        "POST", f"{url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json",
+        {"Authorization": f"Basic {basic}"}, data=form,
+    )
+
+
+def generic(url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+    headers = {"Content-Type": "application/json"}
+    if secrets.get("access_token"):
+        headers["Authorization"] = f"Bearer {secrets['access_token']}"
+    return OutboundRequest("POST", url, headers, json={"phone_number": to, "text": text})
+
+
+BUILDERS: dict[str, Builder] = {
+    "zapi": zapi,
+    "whatsapp_cloud": whatsapp_cloud,
+    "telegram": telegram,
+    "evolution": evolution,
+    "twilio": twilio,
+    "generic": generic,
+}
+
+
+def build_requests(provider: str, url: str, reply: Reply, secrets: Mapping[str, str]) -> list[OutboundRequest]:
+    """The requests that deliver one reply, in order: one per part of the split text."""
+    builder = BUILDERS[provider]
+    return [builder(url, reply.phone_number, part, secrets)
+            for part in split_text(reply.message_to_send, TEXT_LIMITS[provider])]
+
+
+# --- the call ------------------------------------------------------------------------------------
 
 
 @cache

@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from .errors import SendError
 from .log import get_logger, mask_phone
 from .models import conversation_id
-from .outbound import Reply, send, zapi_send_text
-from .secrets import CredentialStore
+from .outbound import Reply, build_requests, send
+from .secrets import CredentialStore, SecretsError
 from .settings import SenderSettings
 
 logger = get_logger("send_message_api")
@@ -44,11 +44,28 @@ class ReplySender:
         if not url:
             logger.error("no API URL for app", extra=log)
             raise InvalidReply(f"no API URL is configured for app {reply.app_id!r}")
-        request = zapi_send_text(url, reply, self.credentials.client_token(reply.app_id))
+        provider = self.settings.provider_for(reply.app_id)
+        log["provider"] = provider
         try:
-            status = send(request, self.settings.http_timeout_seconds)
-        except SendError as exc:
-            logger.warning("reply not sent", extra={**log, "error": str(exc), "retryable": exc.retryable})
+            secrets = self.credentials.secrets(reply.app_id)
+        except SecretsError as exc:
+            logger.error("app secrets unavailable", extra={**log, "detail": str(exc)[:200]})
+            raise SendError("the app's credentials could not be read", retryable=True) from None
+        # A reply longer than the provider's limit goes out as several messages, in order. If part k
+        # fails, the record fails and SQS redelivers it whole: parts 1..k-1 are sent again (which
+        # parts were already delivered is not remembered).
+        try:
+            calls = build_requests(provider, url, reply, secrets)
+        except SendError as exc:  # a credential the provider needs is not configured
+            logger.error("reply not sent", extra={**log, "error": str(exc), "retryable": exc.retryable})
             raise
-        logger.info("reply sent", extra={**log, "http_status": status})
+        status = 0
+        for number, call in enumerate(calls, start=1):
+            try:
+                status = send(call, self.settings.http_timeout_seconds)
+            except SendError as exc:
+                logger.warning("reply not sent", extra={**log, "error": str(exc), "retryable": exc.retryable,
+                                                        "part": number, "parts": len(calls)})
+                raise
+        logger.info("reply sent", extra={**log, "http_status": status, "parts": len(calls)})
         return status

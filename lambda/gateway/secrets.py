@@ -1,24 +1,87 @@
-"""Per-app credentials: SSM SecureString parameters read once per cold start, or the environment locally."""
+"""Per-app secrets: SSM SecureString parameters read once per cold start, or the environment locally.
+
+Each app's secrets are one flat object of names to strings, e.g. for a WhatsApp Cloud app
+``{"app_secret": "...", "verify_token": "...", "access_token": "..."}``. Where they come from,
+later sources overriding earlier ones:
+
+1. ``CLIENT_TOKENS_MAP`` (local runs): app_id -> Z-API Client-Token, becomes ``client_token``;
+2. ``APP_SECRETS_JSON`` (local runs): app_id -> secrets object;
+3. ``CLIENT_TOKEN_PARAMETERS_MAP``: app_id -> SSM SecureString whose value is the bare Z-API
+   Client-Token (kept as a shortcut), becomes ``client_token``;
+4. ``SECRETS_PARAMETERS_MAP``: app_id -> SSM SecureString whose value is the JSON secrets object.
+
+A successful read is cached for the life of the process; a failed one is not, so the next request
+tries again. No secret value is ever put in an exception message or a log line.
+"""
 
 from __future__ import annotations
 
+import json
+from types import MappingProxyType
+from typing import Mapping
+
+from botocore.exceptions import BotoCoreError, ClientError
+
 from . import aws
-from .settings import SenderSettings
+
+EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class SecretsError(RuntimeError):
+    """An app's secrets could not be read (SSM failed, or the parameter is not a JSON object of strings)."""
 
 
 class CredentialStore:
-    def __init__(self, settings: SenderSettings):
-        self.settings = settings
-        self._cache: dict[str, str | None] = {}
+    """Reads an app's secrets on first use and keeps them. Works with WebhookSettings and SenderSettings."""
+
+    def __init__(self, settings: object):
+        self.parameters: Mapping[str, str] = getattr(settings, "secrets_parameters", None) or {}
+        self.local: Mapping[str, Mapping[str, str]] = getattr(settings, "app_secrets", None) or {}
+        self.client_token_parameters: Mapping[str, str] = getattr(settings, "client_token_parameters", None) or {}
+        self.client_tokens: Mapping[str, str] = getattr(settings, "client_tokens", None) or {}
+        self._cache: dict[str, Mapping[str, str]] = {}
+
+    def secrets(self, app_id: str) -> Mapping[str, str]:
+        """The app's secrets (read-only); empty when none are configured. Raises SecretsError."""
+        cached = self._cache.get(app_id)
+        if cached is None:
+            cached = self._cache[app_id] = MappingProxyType(self._load(app_id))
+        return cached
 
     def client_token(self, app_id: str) -> str | None:
-        if app_id not in self._cache:
-            self._cache[app_id] = self._load(app_id)
-        return self._cache[app_id]
+        """The Z-API Client-Token, if any (the shape the first version of this module had)."""
+        return self.secrets(app_id).get("client_token") or None
 
-    def _load(self, app_id: str) -> str | None:
-        parameter = self.settings.client_token_parameters.get(app_id)
-        if parameter:
-            response = aws.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
-            return response["Parameter"]["Value"]
-        return self.settings.client_tokens.get(app_id)
+    def _load(self, app_id: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        if app_id in self.client_tokens:
+            found["client_token"] = self.client_tokens[app_id]
+        found.update(self.local.get(app_id) or {})
+        name = self.client_token_parameters.get(app_id)
+        if name:
+            found["client_token"] = _read_parameter(name)
+        name = self.parameters.get(app_id)
+        if name:
+            found.update(_parse_secrets(name, _read_parameter(name)))
+        return found
+
+
+def _read_parameter(name: str) -> str:
+    try:
+        response = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "ClientError")
+        raise SecretsError(f"SSM parameter {name} could not be read: {code}") from None
+    except BotoCoreError as exc:
+        raise SecretsError(f"SSM parameter {name} could not be read: {type(exc).__name__}") from None
+    return response["Parameter"]["Value"]
+
+
+def _parse_secrets(name: str, raw: str) -> dict[str, str]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise SecretsError(f"SSM parameter {name} is not a JSON object") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SecretsError(f"SSM parameter {name} must be a JSON object of strings")
+    return value

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Mapping
 
+from .debounce import DEFAULT_MAX_WAIT_SECONDS, MODES, DebouncePolicy
 from .errors import ConfigError
 
 
@@ -35,6 +36,40 @@ def _json_map(env: Mapping[str, str], name: str, *, required: bool = True) -> di
     return value
 
 
+PROVIDER_NAMES = ("zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic")
+DEFAULT_PROVIDER = "zapi"
+
+
+def _providers(env: Mapping[str, str]) -> dict[str, str]:
+    """PROVIDERS_MAP: app_id -> provider name; an app that is absent uses Z-API."""
+    providers = _json_map(env, "PROVIDERS_MAP", required=False)
+    for app_id, name in providers.items():
+        if name not in PROVIDER_NAMES:
+            raise ConfigError(
+                f"environment variable PROVIDERS_MAP[{app_id!r}] must be one of {', '.join(PROVIDER_NAMES)}"
+            )
+    return providers
+
+
+def _app_secrets(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """APP_SECRETS_JSON (local runs only): app_id -> {secret name: value}. Values never appear in errors."""
+    name = "APP_SECRETS_JSON"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError(f"environment variable {name} is not valid JSON") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(app, str) and app and isinstance(secrets, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items())
+        for app, secrets in value.items()
+    ):
+        raise ConfigError(f"environment variable {name} must be a JSON object app_id -> object of strings")
+    return value
+
+
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -48,6 +83,67 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
+# DEBOUNCE_POLICIES fields: (low, high, integer?). Missing or null fields take their defaults.
+_POLICY_FIELDS = {
+    "quiet_seconds": (0.1, 300, False),
+    "max_wait_seconds": (0.1, 86400, False),
+    "min_quiet_seconds": (0.1, 3600, False),
+    "max_quiet_seconds": (0.1, 3600, False),
+    "max_messages": (1, 100_000, True),
+    "max_bytes": (1, 6_000_000, True),  # a synchronous Lambda invoke carries at most 6 MB
+}
+
+
+def default_policy(debounce_seconds: float) -> DebouncePolicy:
+    """An app without an entry in DEBOUNCE_POLICIES: fixed DEBOUNCE_SECONDS, capped at 60 s."""
+    return DebouncePolicy(quiet_seconds=debounce_seconds,
+                          max_wait_seconds=max(DEFAULT_MAX_WAIT_SECONDS, debounce_seconds))
+
+
+def _debounce_policies(env: Mapping[str, str]) -> dict[str, DebouncePolicy]:
+    """DEBOUNCE_POLICIES: app_id -> {"mode", "quiet_seconds", "max_wait_seconds", "max_messages",
+    "max_bytes", "min_quiet_seconds", "max_quiet_seconds"}; every app of PROCESSING_LAMBDAS_MAP gets
+    one, defaults from DEBOUNCE_SECONDS."""
+    name = "DEBOUNCE_POLICIES"
+    debounce_seconds = _number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300)
+    apps = _json_map(env, "PROCESSING_LAMBDAS_MAP")
+    raw = env.get(name, "").strip()
+    try:
+        value = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment variable {name} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ConfigError(f"environment variable {name} must be a JSON object app_id -> object")
+    policies = {app: default_policy(debounce_seconds) for app in apps}
+    for app_id, fields in value.items():
+        where = f"environment variable {name}[{app_id!r}]"
+        if app_id not in apps:
+            raise ConfigError(f"{where}: no app {app_id!r} in PROCESSING_LAMBDAS_MAP")
+        unknown = set(fields) - set(_POLICY_FIELDS) - {"mode"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        mode = fields.get("mode") or "fixed"
+        if mode not in MODES:
+            raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}, got {str(mode)[:20]!r}")
+        numbers: dict[str, float | int] = {}
+        for key, (low, high, integer) in _POLICY_FIELDS.items():
+            number = fields.get(key)
+            if number is None:
+                continue
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or (integer and number != int(number)):
+                raise ConfigError(f"{where}: {key} must be {'an integer' if integer else 'a number'}")
+            if not low <= number <= high:
+                raise ConfigError(f"{where}: {key} must be between {low:g} and {high:g}, got {number:g}")
+            numbers[key] = int(number) if integer else float(number)
+        quiet = numbers.pop("quiet_seconds", debounce_seconds)
+        numbers.setdefault("max_wait_seconds", max(DEFAULT_MAX_WAIT_SECONDS, quiet))
+        try:
+            policies[app_id] = DebouncePolicy(quiet_seconds=quiet, mode=mode, **numbers)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return policies
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     """post_message."""
@@ -56,6 +152,16 @@ class WebhookSettings:
     state_machine_arn: str
     processing_lambdas: dict[str, str]
     debounce_seconds: float
+    providers: dict[str, str] = field(default_factory=dict)  # app_id -> provider (PROVIDERS_MAP)
+    secrets_parameters: dict[str, str] = field(default_factory=dict)  # app_id -> SSM SecureString name
+    app_secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  # local runs only
+    debounce_policies: dict[str, DebouncePolicy] = field(default_factory=dict)  # DEBOUNCE_POLICIES
+
+    def provider_for(self, app_id: str) -> str:
+        return self.providers.get(app_id, DEFAULT_PROVIDER)
+
+    def policy_for(self, app_id: str) -> DebouncePolicy:
+        return self.debounce_policies.get(app_id) or default_policy(self.debounce_seconds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "WebhookSettings":
@@ -65,6 +171,10 @@ class WebhookSettings:
             state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
             processing_lambdas=_json_map(env, "PROCESSING_LAMBDAS_MAP"),
             debounce_seconds=_number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300),
+            providers=_providers(env),
+            secrets_parameters=_json_map(env, "SECRETS_PARAMETERS_MAP", required=False),
+            app_secrets=_app_secrets(env),
+            debounce_policies=_debounce_policies(env),
         )
 
 
@@ -76,6 +186,10 @@ class ProcessorSettings:
     processing_lambdas: dict[str, str]
     debounce_seconds: float
     batch_lease_seconds: float
+    debounce_policies: dict[str, DebouncePolicy] = field(default_factory=dict)  # DEBOUNCE_POLICIES
+
+    def policy_for(self, app_id: str) -> DebouncePolicy:
+        return self.debounce_policies.get(app_id) or default_policy(self.debounce_seconds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ProcessorSettings":
@@ -85,6 +199,7 @@ class ProcessorSettings:
             processing_lambdas=_json_map(env, "PROCESSING_LAMBDAS_MAP"),
             debounce_seconds=_number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300),
             batch_lease_seconds=_number(env, "BATCH_LEASE_SECONDS", 300, 1, 86400),
+            debounce_policies=_debounce_policies(env),
         )
 
 
@@ -94,8 +209,14 @@ class SenderSettings:
 
     api_urls: dict[str, str]
     client_token_parameters: dict[str, str]  # app_id -> SSM SecureString name (deployments)
-    client_tokens: dict[str, str]  # app_id -> token, local runs only (CLIENT_TOKENS_MAP)
+    client_tokens: dict[str, str] = field(repr=False)  # app_id -> token, local runs only (CLIENT_TOKENS_MAP)
     http_timeout_seconds: float
+    providers: dict[str, str] = field(default_factory=dict)  # app_id -> provider (PROVIDERS_MAP)
+    secrets_parameters: dict[str, str] = field(default_factory=dict)  # app_id -> SSM SecureString name
+    app_secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  # local runs only
+
+    def provider_for(self, app_id: str) -> str:
+        return self.providers.get(app_id, DEFAULT_PROVIDER)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "SenderSettings":
@@ -109,6 +230,9 @@ class SenderSettings:
             client_token_parameters=_json_map(env, "CLIENT_TOKEN_PARAMETERS_MAP", required=False),
             client_tokens=_json_map(env, "CLIENT_TOKENS_MAP", required=False),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10, 0.5, 60),
+            providers=_providers(env),
+            secrets_parameters=_json_map(env, "SECRETS_PARAMETERS_MAP", required=False),
+            app_secrets=_app_secrets(env),
         )
 
 

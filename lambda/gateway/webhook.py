@@ -11,15 +11,18 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .conversations import MAX_TEXT_BYTES, ConversationStore
-from .debounce import DebouncePolicy
+from .debounce import Burst
 from .errors import BadRequest, GatewayError, PayloadTooLarge, StoreUnavailable, UnknownApp
 from .log import get_logger, mask_phone
 from .models import Ignored, InboundMessage, conversation_id
 from .providers import WebhookRequest, get_provider
 from .scheduler import Scheduler
+from .secrets import CredentialStore, SecretsError
 from .settings import WebhookSettings
 
 MAX_BODY_BYTES = 256 * 1024
+# Providers that do not sign their webhooks: without a webhook_token they are open (see README).
+OPEN_WITHOUT_TOKEN = frozenset({"zapi", "evolution", "generic"})
 
 logger = get_logger("post_message")
 
@@ -47,31 +50,48 @@ def parse_event(event: dict[str, Any]) -> WebhookRequest:
         body = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else b""
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    path = str(event.get("rawPath") or "/webhook")
     return WebhookRequest(
         method=str(http.get("method") or "POST").upper(),
-        headers={str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()},
+        headers=headers,
         query={str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
         raw_body=body,
-        path=str(event.get("rawPath") or "/webhook"),
+        path=path,
         source_ip=str(http.get("sourceIp") or ""),
+        url=_public_url(event, headers, path),
     )
+
+
+def _public_url(event: dict[str, Any], headers: dict[str, str], path: str) -> str:
+    """https://{domainName}{rawPath}?{rawQueryString}: the URL the provider called (Twilio signs it)."""
+    domain = (event.get("requestContext") or {}).get("domainName") or headers.get("host") or ""
+    if not domain:
+        return ""
+    query = str(event.get("rawQueryString") or "")
+    return f"https://{domain}{path}" + (f"?{query}" if query else "")
 
 
 class WebhookService:
     def __init__(self, settings: WebhookSettings, *, store: ConversationStore | None = None,
-                 scheduler: Scheduler | None = None, clock=time.time):
+                 scheduler: Scheduler | None = None, clock=time.time,
+                 credentials: CredentialStore | None = None):
         self.settings = settings
         self.store = store or ConversationStore(settings.table_name, clock=clock)
         self.scheduler = scheduler or Scheduler(settings.state_machine_arn)
-        self.policy = DebouncePolicy(quiet_seconds=settings.debounce_seconds)
         self.clock = clock
+        self.credentials = credentials or CredentialStore(settings)
+        self._warned_open: set[str] = set()
 
     def handle(self, event: dict[str, Any]) -> dict:
         try:
-            return response(200, self._handle(event))
+            result = self._handle(event)
         except GatewayError as exc:
             logger.info("webhook refused", extra={"status": exc.status, "error": exc.code})
             return response(exc.status, exc.body())
+        if "statusCode" in result:  # a provider-specific answer: the GET handshake, Twilio's TwiML
+            return result
+        return response(200, result)
 
     def _handle(self, event: dict[str, Any]) -> dict:
         request = parse_event(event)
@@ -80,7 +100,34 @@ class WebhookService:
             raise BadRequest("the query parameter appId is required", code="missing_app_id")
         if app_id not in self.settings.processing_lambdas:
             raise UnknownApp(f"no app is configured with appId {app_id[:64]!r}")
-        result = get_provider("zapi").normalize(request)
+        provider = get_provider(self.settings.provider_for(app_id))
+        handshake = getattr(provider, "handshake", None)
+        if request.method not in ("POST", "GET") or (request.method == "GET" and handshake is None):
+            raise GatewayError(f"{request.method[:10]} is not accepted here", code="method_not_allowed", status=405)
+        secrets = self._secrets(app_id)
+        if request.method == "GET":
+            challenge = handshake(request, secrets)
+            logger.info("webhook verification answered", extra={"app_id": app_id, "provider": provider.name})
+            return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": challenge}
+        # Authentication comes before the body is parsed and before anything is stored.
+        provider.authenticate(request, secrets)
+        if not secrets.get("webhook_token") and provider.name in OPEN_WITHOUT_TOKEN and app_id not in self._warned_open:
+            self._warned_open.add(app_id)
+            logger.warning("webhooks accepted without authentication: no webhook_token configured",
+                           extra={"app_id": app_id, "provider": provider.name})
+        acknowledge = getattr(provider, "acknowledge", None)
+        outcome = self._store(app_id, provider.normalize(request))
+        return acknowledge() if acknowledge is not None else outcome
+
+    def _secrets(self, app_id: str):
+        try:
+            return self.credentials.secrets(app_id)
+        except SecretsError as exc:
+            logger.error("app secrets unavailable", extra={"app_id": app_id, "detail": str(exc)[:200]})
+            raise GatewayError("the app's webhook secrets could not be read; retry later",
+                               code="secrets_unavailable", status=503) from None
+
+    def _store(self, app_id: str, result: list[InboundMessage] | Ignored) -> dict:
         if isinstance(result, Ignored):
             logger.info("webhook ignored", extra={"app_id": app_id, "reason": result.reason})
             return {"status": "ignored", "reason": result.reason}
@@ -95,12 +142,14 @@ class WebhookService:
         return {"status": "accepted", "stored": stored, "duplicates": duplicates}
 
     def _accept(self, app_id: str, message: InboundMessage) -> bool:
+        policy = self.settings.policy_for(app_id)
         now = self.clock()
-        fire_at = self.policy.fire_at(last_message_at=now)
         log = {"app_id": app_id, "conversation": conversation_id(app_id, message.sender),
                "sender": mask_phone(message.sender)}
         try:
-            appended = self.store.append(app_id, message, due_at=fire_at)
+            # The burst (its gaps, size, start) is known only after the write: the append stores an
+            # upper bound for the sweeper, and the exact moment is the rule applied to the result.
+            appended = self.store.append(app_id, message, due_at=policy.latest_due(now))
         except (ClientError, BotoCoreError) as exc:
             logger.error("store failed", extra={**log, "error": type(exc).__name__, "detail": str(exc)[:300]})
             raise StoreUnavailable("the message could not be stored; retry later") from None
@@ -108,8 +157,9 @@ class WebhookService:
             logger.info("duplicate ignored", extra=log)
             return False
         log["seq"] = appended.seq
-        logger.info("message stored", extra=log)
-        self._restart_timer(app_id, message.sender, appended.seq, fire_at, log)
+        due = policy.due(appended.burst or Burst(started_at=now, last_at=now, arrivals=(now,)))
+        logger.info("message stored", extra={**log, "due_reason": due.reason, "quiet_seconds": round(due.wait, 3)})
+        self._restart_timer(app_id, message.sender, appended.seq, due.at, log)
         return True
 
     def _restart_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict) -> None:

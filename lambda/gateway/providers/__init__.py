@@ -1,11 +1,20 @@
-"""Inbound webhook normalising and outbound reply building, one module per provider."""
+"""Inbound webhook authentication and normalising, one module per provider."""
 
 from __future__ import annotations
 
 from .base import InboundProvider, WebhookRequest
+from .evolution import EvolutionProvider
+from .generic import GenericProvider
+from .telegram import TelegramProvider
+from .twilio import TwilioProvider
+from .whatsapp_cloud import WhatsAppCloudProvider
 from .zapi import ZApiProvider
 
-PROVIDERS: dict[str, InboundProvider] = {"zapi": ZApiProvider()}
+PROVIDERS: dict[str, InboundProvider] = {
+    provider.name: provider
+    for provider in (ZApiProvider(), WhatsAppCloudProvider(), TelegramProvider(), EvolutionProvider(),
+                     TwilioProvider(), GenericProvider())
+}
 
 
 def get_provider(name: str) -> InboundProvider:

@@ -1,13 +1,20 @@
-"""The provider interface: a webhook request in, normalised messages (or a reason to ignore) out."""
+"""The provider interface: a webhook request in, authenticated, normalised messages (or a reason to ignore) out."""
 
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
+from urllib.parse import parse_qsl
 
-from ..errors import BadRequest, UnprocessablePayload
+from ..errors import BadRequest, Forbidden, Unauthorized, UnprocessablePayload
 from ..models import Ignored, InboundMessage
+
+# The header (or, where the provider cannot send headers, the query parameter) that carries the
+# per-app shared secret of providers that do not sign their webhooks (Z-API, Evolution API, generic).
+TOKEN_HEADER = "x-webhook-token"
+TOKEN_QUERY = "token"
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,7 @@ class WebhookRequest:
     raw_body: bytes
     path: str = "/webhook"
     source_ip: str = ""
+    url: str = ""  # the public URL the provider called, as API Gateway saw it (Twilio signs it)
     _json: Any = field(default=None, compare=False, repr=False)
 
     def json_object(self) -> dict:
@@ -34,9 +42,29 @@ class WebhookRequest:
             raise BadRequest("the request body must be a JSON object", code="not_an_object")
         return value
 
+    def form_pairs(self) -> list[tuple[str, str]]:
+        """The body as application/x-www-form-urlencoded pairs, in order, blanks kept."""
+        try:
+            text = self.raw_body.decode("utf-8")
+            return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text.strip()))
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest("the request body is not form-encoded", code="invalid_form") from None
+
+    def form(self) -> dict[str, str]:
+        """The form fields; for a repeated name the last value wins."""
+        return dict(self.form_pairs())
+
 
 class InboundProvider(Protocol):
     name: str
+
+    def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
+        """Check the request came from the provider, before its body is parsed.
+
+        Raises Unauthorized (401) when the signature or token is missing (or the app has no secret
+        to check it with), Forbidden (403) when it is wrong.
+        """
+        ...
 
     def normalize(self, request: WebhookRequest) -> list[InboundMessage] | Ignored:
         """The messages a webhook carries, or Ignored for events that must not be retried.
@@ -46,10 +74,54 @@ class InboundProvider(Protocol):
         ...
 
 
+def secret_equals(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets (or signatures)."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def check_shared_secret(request: WebhookRequest, secrets: Mapping[str, str], provider: str) -> None:
+    """For providers that do not sign: the app's `webhook_token`, in the X-Webhook-Token header or ?token=.
+
+    An app with no `webhook_token` accepts unauthenticated webhooks (see the README); once one is
+    configured, it is required.
+    """
+    expected = secrets.get("webhook_token")
+    if not expected:
+        return
+    given = request.headers.get(TOKEN_HEADER) or request.query.get(TOKEN_QUERY) or ""
+    if not given:
+        raise Unauthorized(f"the {provider} webhook token is missing (X-Webhook-Token header or token "
+                           "query parameter)", code="missing_token")
+    if not secret_equals(given, expected):
+        raise Forbidden(f"the {provider} webhook token is wrong", code="invalid_token")
+
+
+def require_secret(secrets: Mapping[str, str], name: str, provider: str) -> str:
+    """A secret the provider cannot be authenticated without: absent means 401, never an open door."""
+    value = secrets.get(name)
+    if not value:
+        raise Unauthorized(f"this app has no {provider} {name} configured; its webhooks are refused",
+                           code="not_configured")
+    return value
+
+
 def require_str(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise UnprocessablePayload(f"the payload has no {what}", code=f"missing_{what.replace(' ', '_')}")
     return value
+
+
+def placeholder(kind: str, reference: Any = None) -> str:
+    """The text of a media message without a caption: "[image] <media id or url>"."""
+    if isinstance(reference, (int, float)) and not isinstance(reference, bool):
+        reference = str(reference)
+    if isinstance(reference, str) and reference.strip():
+        return f"[{kind}] {reference.strip()}"
+    return f"[{kind}]"
+
+
+def non_empty_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def optional_int(value: Any) -> int | None:

@@ -1,16 +1,22 @@
-"""Z-API: the "on message received" webhook (ReceivedCallback) and send-text."""
+"""Z-API: the "on message received" webhook (ReceivedCallback); authenticated by a per-app shared secret."""
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from ..errors import UnprocessablePayload
 from ..models import Ignored, InboundMessage
-from .base import WebhookRequest, optional_int, require_str
+from .base import WebhookRequest, check_shared_secret, optional_int, placeholder, require_str
 
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker", "location", "contact")
 
 
 class ZApiProvider:
     name = "zapi"
+
+    def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
+        # Z-API does not sign its webhooks; the token is put in the webhook URL (?token=) we give it.
+        check_shared_secret(request, secrets, self.name)
 
     def normalize(self, request: WebhookRequest) -> list[InboundMessage] | Ignored:
         body = request.json_object()
@@ -23,6 +29,8 @@ class ZApiProvider:
             return Ignored("group notification")
         if body.get("waitingMessage") is True:
             return Ignored("message still waiting to be decrypted")
+        if isinstance(body.get("reaction"), dict):
+            return Ignored("reaction")
         # The conversation is the chat: a private chat's phone, or a group's "<id>-group".
         sender = require_str(body.get("phone"), "sender")
         text, media = _text_of(body)
@@ -58,4 +66,14 @@ def _text_of(body: dict) -> tuple[str | None, str | None]:
                 return caption, kind
             url = media.get(f"{kind}Url") or media.get("url") or ""
             return (f"[{kind}] {url}".strip() if isinstance(url, str) else f"[{kind}]"), kind
+    for key in ("buttonsResponseMessage", "listResponseMessage"):  # a button or list row the user picked
+        reply = body.get(key)
+        if isinstance(reply, dict):
+            for name in ("message", "title"):
+                if isinstance(reply.get(name), str) and reply[name].strip():
+                    return reply[name], None
+    for kind, name_field in (("event", "name"), ("poll", "question")):
+        part = body.get(kind)
+        if isinstance(part, dict):
+            return placeholder(kind, part.get(name_field)), kind
     return None, None

@@ -1,0 +1,98 @@
+"""Telegram Bot API: an Update with a `message`, authenticated by X-Telegram-Bot-Api-Secret-Token."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..errors import Forbidden, Unauthorized, UnprocessablePayload
+from ..models import Ignored, InboundMessage
+from .base import WebhookRequest, non_empty_str, optional_int, placeholder, require_secret, secret_equals
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+# Media a message may carry instead of text, in the order they are looked for; the reference is the
+# file_id the bot can download with getFile.
+MEDIA_KINDS = ("photo", "video", "animation", "voice", "audio", "video_note", "document", "sticker")
+KIND_NAMES = {"photo": "image", "animation": "video", "video_note": "video", "voice": "audio"}
+
+
+class TelegramProvider:
+    name = "telegram"
+
+    def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
+        expected = require_secret(secrets, "secret_token", self.name)
+        given = request.headers.get(SECRET_HEADER, "")
+        if not given:
+            raise Unauthorized("the X-Telegram-Bot-Api-Secret-Token header is missing", code="missing_secret_token")
+        if not secret_equals(given, expected):
+            raise Forbidden("the X-Telegram-Bot-Api-Secret-Token is wrong", code="invalid_secret_token")
+
+    def normalize(self, request: WebhookRequest) -> list[InboundMessage] | Ignored:
+        update = request.json_object()
+        message = update.get("message")
+        if not isinstance(message, dict):
+            kinds = sorted(k for k in update if k != "update_id")
+            return Ignored(f"telegram update {','.join(kinds)[:60] or 'empty'}")  # edits, callbacks, channel posts
+        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        if sender.get("is_bot") is True:
+            return Ignored("message from a bot")
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        chat_id = chat.get("id")
+        if isinstance(chat_id, bool) or not isinstance(chat_id, (int, str)) or not str(chat_id).strip():
+            raise UnprocessablePayload("the payload has no chat id", code="missing_sender")
+        message_id = message.get("message_id")
+        if isinstance(message_id, bool) or not isinstance(message_id, (int, str)) or not str(message_id).strip():
+            raise UnprocessablePayload("the payload has no message_id", code="missing_message_id")
+        found = _text_of(message)
+        if found is None:
+            return Ignored("telegram service message")  # pinned, joined, left, title changed, ...
+        text, kind = found
+        # The conversation is the chat (a private chat's id is the user's id); the reply goes there too.
+        return [InboundMessage(sender=str(chat_id), text=text, message_id=str(message_id),
+                               timestamp=optional_int(message.get("date")), kind=kind)]
+
+
+def _text_of(message: dict) -> tuple[str, str] | None:
+    text = non_empty_str(message.get("text"))
+    if text:
+        return text, "text"
+    caption = non_empty_str(message.get("caption"))
+    kind = _media_kind(message)
+    if kind is not None:
+        name = KIND_NAMES.get(kind, kind)
+        return caption or placeholder(name, _file_id(message[kind])), name
+    if caption:
+        return caption, "text"
+    for other in ("location", "venue", "contact", "poll", "dice"):
+        part = message.get(other)
+        if isinstance(part, dict):
+            return placeholder(other, _describe(other, part)), other
+    return None
+
+
+def _media_kind(message: dict) -> str | None:
+    for kind in MEDIA_KINDS:
+        if message.get(kind):
+            return kind
+    return None
+
+
+def _file_id(part: Any) -> str | None:
+    if isinstance(part, list):  # photo: several sizes, the largest last
+        sizes = [p for p in part if isinstance(p, dict)]
+        part = sizes[-1] if sizes else {}
+    return part.get("file_id") if isinstance(part, dict) else None
+
+
+def _describe(kind: str, part: dict) -> str | None:
+    if kind in ("location", "venue"):
+        where = part.get("location", part) if kind == "venue" else part
+        if isinstance(where, dict) and "latitude" in where and "longitude" in where:
+            return f"{where['latitude']},{where['longitude']}"
+        return None
+    if kind == "contact":
+        return non_empty_str(part.get("phone_number")) or non_empty_str(part.get("first_name"))
+    if kind == "poll":
+        return non_empty_str(part.get("question"))
+    if kind == "dice":
+        return f"{part.get('emoji', '')} {part.get('value', '')}".strip() or None
+    return None

@@ -1,0 +1,117 @@
+"""Meta WhatsApp Cloud API: the `messages` webhook, X-Hub-Signature-256 and the GET verification handshake."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, Mapping
+
+from ..errors import BadRequest, Forbidden, Unauthorized
+from ..models import Ignored, InboundMessage
+from .base import WebhookRequest, non_empty_str, optional_int, placeholder, require_secret, secret_equals
+
+SIGNATURE_HEADER = "x-hub-signature-256"
+MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+# Message types that carry nothing a bot should answer: a reaction to an earlier message, a system
+# notice (number changed), a deleted or edited message.
+SKIPPED_TYPES = frozenset({"reaction", "system", "ephemeral", "revoke", "edit", "request_welcome"})
+
+
+class WhatsAppCloudProvider:
+    name = "whatsapp_cloud"
+
+    def handshake(self, request: WebhookRequest, secrets: Mapping[str, str]) -> str:
+        """GET ?hub.mode=subscribe&hub.verify_token=...&hub.challenge=... -> the challenge, echoed."""
+        mode = request.query.get("hub.mode")
+        token = request.query.get("hub.verify_token")
+        challenge = request.query.get("hub.challenge")
+        if mode != "subscribe" or not challenge:
+            raise BadRequest("a verification request needs hub.mode=subscribe and hub.challenge",
+                             code="invalid_verification")
+        expected = require_secret(secrets, "verify_token", self.name)
+        if not token:
+            raise Unauthorized("hub.verify_token is missing", code="missing_verify_token")
+        if not secret_equals(token, expected):
+            raise Forbidden("hub.verify_token is wrong", code="invalid_verify_token")
+        return challenge
+
+    def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
+        app_secret = require_secret(secrets, "app_secret", self.name)
+        given = request.headers.get(SIGNATURE_HEADER, "")
+        if not given:
+            raise Unauthorized("the X-Hub-Signature-256 header is missing", code="missing_signature")
+        expected = "sha256=" + hmac.new(app_secret.encode("utf-8"), request.raw_body, hashlib.sha256).hexdigest()
+        if not secret_equals(given.strip().lower(), expected):
+            raise Forbidden("the X-Hub-Signature-256 signature is wrong", code="invalid_signature")
+
+    def normalize(self, request: WebhookRequest) -> list[InboundMessage] | Ignored:
+        body = request.json_object()
+        if body.get("object") not in (None, "whatsapp_business_account"):
+            return Ignored(f"whatsapp_cloud object {body.get('object')!s:.40}")
+        messages: list[InboundMessage] = []
+        seen_fields: set[str] = set()
+        for entry in _dicts(body.get("entry")):
+            for change in _dicts(entry.get("changes")):
+                field_name = change.get("field")
+                seen_fields.add(str(field_name)[:40])
+                value = change.get("value")
+                if field_name != "messages" or not isinstance(value, dict):
+                    continue  # smb_message_echoes (our own echoes), account and template updates
+                for message in _dicts(value.get("messages")):
+                    normalized = _message(message)
+                    if normalized is not None:
+                        messages.append(normalized)
+        if messages:
+            return messages
+        if seen_fields == {"messages"}:
+            return Ignored("whatsapp_cloud status update or reaction")
+        return Ignored(f"whatsapp_cloud fields {','.join(sorted(seen_fields)) or 'none'}")
+
+
+def _dicts(value: Any) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _message(message: dict) -> InboundMessage | None:
+    kind = message.get("type")
+    if kind in SKIPPED_TYPES:
+        return None
+    sender = non_empty_str(message.get("from"))
+    message_id = non_empty_str(message.get("id"))
+    if sender is None or message_id is None:
+        return None  # not something a person sent us
+    text, kind = _text_of(message, kind if isinstance(kind, str) else "unknown")
+    return InboundMessage(sender=sender, text=text, message_id=message_id,
+                          timestamp=optional_int(message.get("timestamp")), kind=kind)
+
+
+def _text_of(message: dict, kind: str) -> tuple[str, str]:
+    part = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    if kind == "text":
+        body = non_empty_str(part.get("body"))
+        return (body, "text") if body else (placeholder("text"), "text")
+    if kind in MEDIA_KINDS:
+        caption = non_empty_str(part.get("caption"))
+        if caption:
+            return caption, kind
+        return placeholder(kind, part.get("id") or part.get("link") or part.get("url")), kind
+    if kind == "button":  # a quick-reply button of a template
+        text = non_empty_str(part.get("text")) or non_empty_str(part.get("payload"))
+        return (text, "text") if text else (placeholder("button"), "button")
+    if kind == "interactive":  # a reply button or list row the user picked
+        for reply_kind in ("button_reply", "list_reply"):
+            reply = part.get(reply_kind)
+            if isinstance(reply, dict) and non_empty_str(reply.get("title")):
+                return reply["title"], "text"
+        return placeholder("interactive", part.get("type")), "interactive"
+    if kind == "location":
+        latitude, longitude = part.get("latitude"), part.get("longitude")
+        where = f"{latitude},{longitude}" if latitude is not None and longitude is not None else None
+        name = non_empty_str(part.get("name"))
+        return placeholder("location", " ".join(x for x in (where, name) if x)), "location"
+    if kind == "contacts":
+        contacts = message.get("contacts") if isinstance(message.get("contacts"), list) else []
+        names = [c.get("name", {}).get("formatted_name") for c in contacts if isinstance(c, dict)
+                 and isinstance(c.get("name"), dict)]
+        return placeholder("contacts", ", ".join(n for n in names if isinstance(n, str))), "contacts"
+    return placeholder(kind), kind  # "unsupported", "order", ... : kept, never dropped

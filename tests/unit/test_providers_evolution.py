@@ -1,0 +1,94 @@
+"""Evolution API: every fixture normalised; the shared-secret token."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import fixture_bytes, load_fixture
+from helpers import provider_request
+
+from gateway.errors import Forbidden, Unauthorized, UnprocessablePayload
+from gateway.models import Ignored, InboundMessage
+from gateway.providers import get_provider
+
+PROVIDER = get_provider("evolution")
+
+
+def normalize(body):
+    return PROVIDER.normalize(provider_request(body))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("messages_upsert_conversation.json",
+         InboundMessage("5511900000001", "Olá, tudo bem?", "A1B2C3D4E5F60718293A4B5C6D7E8F90", 1761057639, "text")),
+        ("messages_upsert_extended_text_v1.json",
+         InboundMessage("5511900000001", "Veja https://example.com", "D4E5F60718293A4B5C6D7E8F90A1B2C3", 1710674006,
+                        "text")),
+        # a group's conversation is the group JID, which is also where sendText answers
+        ("messages_upsert_group_participant.json",
+         InboundMessage("120363025246125486@g.us", "Bom dia, grupo!", "B2C3D4E5F60718293A4B5C6D7E8F90A1",
+                        1761057700, "text")),
+    ],
+)
+def test_messages_are_normalised(name, expected):
+    assert normalize(fixture_bytes("evolution", name)) == [expected]
+
+
+@pytest.mark.parametrize("name", ["messages_upsert_from_me_echo.json", "send_message_api_echo.json",
+                                  "messages_update_read.json"])
+def test_echoes_and_status_updates_are_ignored(name):
+    assert isinstance(normalize(fixture_bytes("evolution", name)), Ignored)
+
+
+def with_content(content: dict) -> dict:
+    body = load_fixture("evolution", "messages_upsert_conversation.json")
+    body["data"]["message"] = content
+    return body
+
+
+def test_media_keeps_its_caption_or_becomes_a_placeholder():
+    [captioned] = normalize(with_content({"imageMessage": {"caption": "look", "mimetype": "image/jpeg"}}))
+    assert (captioned.text, captioned.kind) == ("look", "image")
+    [bare] = normalize(with_content({"audioMessage": {"url": "https://mmg.whatsapp.net/v/x.enc", "ptt": True}}))
+    assert (bare.text, bare.kind) == ("[audio] https://mmg.whatsapp.net/v/x.enc", "audio")
+    [no_url] = normalize(with_content({"stickerMessage": {}}))
+    assert no_url.text == "[sticker] A1B2C3D4E5F60718293A4B5C6D7E8F90"
+
+
+def test_reactions_and_status_broadcasts_are_ignored_and_empty_messages_refused():
+    assert isinstance(normalize(with_content({"reactionMessage": {"text": "👍"}})), Ignored)
+    body = load_fixture("evolution", "messages_upsert_conversation.json")
+    body["data"]["key"]["remoteJid"] = "status@broadcast"
+    assert isinstance(normalize(body), Ignored)
+    with pytest.raises(UnprocessablePayload):
+        normalize(with_content({}))
+
+
+def request(headers=None, query=None):
+    return provider_request(fixture_bytes("evolution", "messages_upsert_conversation.json"),
+                            headers=headers, query=query)
+
+
+def test_the_token_is_accepted_in_the_header_or_the_query():
+    secrets = {"webhook_token": "evo-token", "apikey": "k"}
+    PROVIDER.authenticate(request(headers={"X-Webhook-Token": "evo-token"}), secrets)
+    PROVIDER.authenticate(request(query={"token": "evo-token"}), secrets)
+
+
+def test_an_app_without_a_webhook_token_is_open():
+    PROVIDER.authenticate(request(), {"apikey": "k"})
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "error"),
+    [
+        (None, None, Unauthorized),
+        ({"X-Webhook-Token": "evo-tokeN"}, None, Forbidden),
+        (None, {"token": "evo"}, Forbidden),
+        ({"apikey": "evo-token"}, None, Unauthorized),
+    ],
+)
+def test_a_missing_or_wrong_token_is_refused(headers, query, error):
+    with pytest.raises(error):
+        PROVIDER.authenticate(request(headers, query), {"webhook_token": "evo-token"})
