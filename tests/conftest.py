@@ -92,7 +92,7 @@ class World:
                 if hasattr(module, name):
                     getattr(module, name).cache_clear()
         self.post_handler, self.process_handler, self.send_handler = post_handler, process_handler, send_handler
-        handlers = {self.PROCESS_FUNCTION: process_handler.lambda_handler}
+        handlers = self.handlers = {self.PROCESS_FUNCTION: process_handler.lambda_handler}
         for app, name in self.BOT_FUNCTIONS.items():
             handlers[name] = self._bot(app)
         self._serial = la.serialize_moto_requests()
@@ -100,6 +100,10 @@ class World:
         self._routes = la.route_lambda_invocations(handlers)
         self.invocations = self._routes.__enter__()
         return self
+
+    def set_bot(self, app: str, handler) -> None:
+        """Replace an app's processing Lambda with ``handler(event, context)``."""
+        self.handlers[self.BOT_FUNCTIONS[app]] = handler
 
     def _bot(self, app: str):
         def handler(event, context):
@@ -112,6 +116,15 @@ class World:
         return handler
 
     def __exit__(self, *exc):
+        # Stop executions still waiting, so their threads do not outlive this moto world.
+        import boto3
+
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        for execution in self.executions("RUNNING"):
+            try:
+                sfn.stop_execution(executionArn=execution["executionArn"])
+            except Exception:  # noqa: BLE001 - best effort clean-up
+                pass
         self._routes.__exit__(*exc)
         self._serial.__exit__(*exc)
         self._mock.stop()

@@ -202,3 +202,48 @@ def route_lambda_invocations(handlers: dict[str, Handler]) -> Iterator[list[tupl
         yield calls
     finally:
         LambdaSimpleBackend.invoke = original
+
+
+def sqs_event(messages: list[dict], queue_arn: str) -> dict:
+    """The event a Lambda SQS event source mapping delivers for these received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {k: str(v) for k, v in m.get("Attributes", {}).items()},
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def poll_queue_once(queue_url: str, handler: Handler, *, context: Any = None, wait_seconds: int = 0) -> int:
+    """One round of an SQS event source mapping with ReportBatchItemFailures: receive up to 10,
+    call the handler, delete what did not fail. Failed messages reappear after their visibility
+    timeout and reach the DLQ after maxReceiveCount receives. Returns how many were received."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    received = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+        AttributeNames=["ApproximateReceiveCount"],
+    ).get("Messages", [])
+    if not received:
+        return 0
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    result = handler(sqs_event(received, queue_arn), context or LambdaContext("send_message_api")) or {}
+    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    done = [m for m in received if m["MessageId"] not in failed]
+    if done:
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+        )
+    return len(received)
