@@ -207,6 +207,8 @@ class ConversationStore:
                         " msgs = list_append(if_not_exists(msgs, :empty), :entry),"
                         " msgs_bytes = if_not_exists(msgs_bytes, :zero) + :size,"
                         " burst_started_at = if_not_exists(burst_started_at, :now_ms),"
+                        " burst_bytes = if_not_exists(burst_bytes, :zero) + :text_bytes,"
+                        " recent_at = list_append(if_not_exists(recent_at, :empty), :arrival),"
                         " last_at = :now_ms, app_id = :app_id, sender = :sender,"
                         " fire_at_ms = :fire_at_ms, due_at = :due_at, sweep_bucket = :bucket, expires_at = :expires_at,"
                         " ids_rotated_at = if_not_exists(ids_rotated_at, :now_s)"
@@ -223,6 +225,8 @@ class ConversationStore:
                             ":empty": [],
                             ":entry": [_entry(message, now)],
                             ":size": size,
+                            ":text_bytes": len(message.text.encode()),
+                            ":arrival": [int(now * 1000)],
                             ":room": INLINE_LIMIT_BYTES - size,
                             ":now_ms": int(now * 1000),
                             ":now_s": int(now),
@@ -236,7 +240,9 @@ class ConversationStore:
                             ":id": dedup_key(message.message_id),
                         }
                     ),
-                    ReturnValues="UPDATED_NEW",
+                    # ALL_NEW, not UPDATED_NEW: an attribute the write left unchanged (claimed_seq,
+                    # burst_started_at) is missing from UPDATED_NEW, and the rule needs it.
+                    ReturnValues="ALL_NEW",
                 )
             except ClientError as exc:
                 if not _is_condition_failure(exc):
@@ -246,15 +252,18 @@ class ConversationStore:
                     return AppendResult(seq=int(state_item.get("seq", 0)), duplicate=True)
                 self._seal(app_id, message.sender, state_item)
                 continue
+            # The item after this write: the same burst the dispatcher will derive from its read
+            # of the item, as long as no newer message arrives.
             new = _from_ddb(response["Attributes"])
-            inline = new.get("msgs", [])
-            arrivals = [int(e["at"]) for e in inline]
-            gaps = tuple(b - a for a, b in zip(arrivals, arrivals[1:]))
+            started = int(new["burst_started_at"])
+            in_burst = [int(t) for t in new["recent_at"] if int(t) >= started]
             return AppendResult(
                 seq=int(new["seq"]),
                 duplicate=False,
-                burst_started_at_ms=int(new.get("burst_started_at", arrivals[-1] if arrivals else 0)),
-                gaps_ms=gaps,
+                burst_started_at_ms=started,
+                gaps_ms=tuple(b - a for a, b in zip(in_burst, in_burst[1:])),
+                burst=_burst(int(new["seq"]), int(new["claimed_seq"]), started, int(new["last_at"]),
+                             tuple(int(t) for t in new["recent_at"]), int(new["burst_bytes"])),
             )
         raise RuntimeError("append kept losing races to seal the conversation; giving up")
 
@@ -294,9 +303,13 @@ class ConversationStore:
                         "Update": {
                             "TableName": self.table_name,
                             "Key": self._key(app_id, sender),
-                            "UpdateExpression": "REMOVE msgs SET msgs_bytes = :zero, msgs_base = :seq",
+                            "UpdateExpression": (
+                                "REMOVE msgs SET msgs_bytes = :zero, msgs_base = :seq, recent_at = :recent"
+                            ),
                             "ConditionExpression": "seq = :seq",
-                            "ExpressionAttributeValues": _to_ddb({":zero": 0, ":seq": seq}),
+                            "ExpressionAttributeValues": _to_ddb(
+                                {":zero": 0, ":seq": seq, ":recent": _recent(item)}
+                            ),
                         }
                     },
                 ]
@@ -307,8 +320,17 @@ class ConversationStore:
 
     # ------------------------------------------------------------------ claim / deliver
 
-    def claim(self, app_id: str, sender: str, expected_seq: int) -> "ClaimOutcome":
-        """Claim the pending messages up to ``expected_seq`` as one batch, if no newer one arrived."""
+    def claim(self, app_id: str, sender: str, expected_seq: int, *,
+              policy: DebouncePolicy | None = None) -> "ClaimOutcome":
+        """Claim the pending messages up to ``expected_seq`` as one batch, if no newer one arrived.
+
+        With a ``policy``, whether the batch is due is derived from the stored state by the debounce
+        rule (the same rule post_message applied to its append's result); without one, from the
+        stored ``fire_at_ms``. When the rule says the batch is due on a limit (the max-wait cap,
+        max_messages, max_bytes), the pending messages are claimed up to the CURRENT ``seq`` even
+        if newer messages superseded ``expected_seq``: the claim is conditional on that ``seq``, so
+        a sequence number is still in exactly one batch.
+        """
         for _ in range(20):
             item = self._get_raw(app_id, sender)
             if not item:
@@ -317,21 +339,32 @@ class ConversationStore:
             if state.delivered_seq >= expected_seq:
                 return ClaimOutcome("delivered", state=state)
             if state.claimed_seq >= expected_seq:
+                owner = (state.last_batch or {}).get("claimed_by")
+                if owner is not None and int(owner) != expected_seq:
+                    return ClaimOutcome("taken", state=state)  # flushed by another execution, which delivers it
                 # Claimed by this execution's earlier attempt (or a takeover): deliver it again.
                 return ClaimOutcome("claimed", batch=self._batch_from_last(state), state=state)
-            if state.seq != expected_seq:
-                return ClaimOutcome("superseded", state=state)
-            if state.fire_at_ms and self.clock() * 1000 < state.fire_at_ms - EARLY_TOLERANCE_MS:
-                return ClaimOutcome("not_due", state=state)  # timers may fire a little early
+            if policy is None:
+                due = Due(state.fire_at_ms / 1000, "quiet") if state.fire_at_ms else None
+            else:
+                burst = state.burst()
+                due = policy.due(burst) if burst else None
+            # timers may fire a little early
+            is_due = due is None or self.clock() * 1000 >= due.at * 1000 - EARLY_TOLERANCE_MS
+            if state.seq != expected_seq and not (is_due and due is not None and due.flush):
+                return ClaimOutcome("superseded", state=state, due=due)
+            if not is_due:
+                return ClaimOutcome("not_due", state=state, due=due)
             if state.batch_in_flight:
-                return ClaimOutcome("previous_in_flight", state=state)
-            first = state.claimed_seq + 1
-            if self._commit_claim(app_id, sender, state, item, first, expected_seq):
-                batch = Batch(app_id, sender, first, expected_seq)
-                return ClaimOutcome("claimed", batch=batch, state=state)
+                return ClaimOutcome("previous_in_flight", state=state, due=due)
+            first, last = state.claimed_seq + 1, state.seq
+            if self._commit_claim(app_id, sender, state, item, first, last, claimed_by=expected_seq):
+                batch = Batch(app_id, sender, first, last)
+                return ClaimOutcome("claimed", batch=batch, state=state, due=due)
         raise RuntimeError("claim kept losing races; the state machine will retry")
 
-    def _commit_claim(self, app_id, sender, state: ConversationState, item: dict, first: int, last: int) -> bool:
+    def _commit_claim(self, app_id, sender, state: ConversationState, item: dict, first: int, last: int,
+                      *, claimed_by: int | None = None) -> bool:
         now = self.clock()
         rotate = (int(item.get("ids_rotated_at", now)) < now - DEDUP_WINDOW_SECONDS
                   or len(item.get("ids_cur") or ()) > DEDUP_MAX_IDS)
@@ -339,10 +372,13 @@ class ConversationStore:
             ":zero": 0,
             ":last": last,
             ":claimed": state.claimed_seq,
-            ":batch": {"first_seq": first, "last_seq": last, "claimed_at": int(now)},
+            ":batch": {"first_seq": first, "last_seq": last, "claimed_at": int(now),
+                       "claimed_by": last if claimed_by is None else claimed_by},
+            ":recent": _recent(item),
         }
-        removes = ["msgs", "burst_started_at", "fire_at_ms", "due_at", "sweep_bucket"]
-        sets = "msgs_bytes = :zero, msgs_base = :last, claimed_seq = :last, last_batch = :batch"
+        removes = ["msgs", "burst_started_at", "burst_bytes", "fire_at_ms", "due_at", "sweep_bucket"]
+        sets = ("msgs_bytes = :zero, msgs_base = :last, claimed_seq = :last, last_batch = :batch,"
+                " recent_at = :recent")
         if rotate:
             # Ids older than the window move to ids_prev and drop out one rotation later. The
             # condition on seq below guarantees ids_cur is still the set read in ``item``.
@@ -421,12 +457,14 @@ class ConversationStore:
 @dataclass(frozen=True)
 class ClaimOutcome:
     """``claimed`` (deliver ``batch``), ``superseded`` (a newer message restarted the wait),
-    ``not_due`` (the timer fired before the quiet period ended), ``previous_in_flight`` (an
-    earlier batch is still being delivered), ``delivered``, ``nothing``."""
+    ``not_due`` (the timer fired before the batch is due: wait until ``due.at``),
+    ``previous_in_flight`` (an earlier batch is still being delivered), ``taken`` (another
+    execution flushed this sequence number and delivers it), ``delivered``, ``nothing``."""
 
     status: str
     batch: Batch | None = None
     state: ConversationState | None = None
+    due: Due | None = None  # when the pending messages are due, and why (not for delivered/claimed-again)
 
 
 def _entry(message: InboundMessage, now: float) -> dict:
@@ -453,6 +491,25 @@ def dedup_key(message_id: str) -> str:
     if len(message_id) <= DEDUP_KEY_MAX:
         return message_id
     return "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
+
+
+def _recent(item: dict) -> list[int]:
+    """The last arrival times the debounce rule needs, for a claim or seal to cut ``recent_at`` to."""
+    return [int(t) for t in (item.get("recent_at") or [])][-RECENT_ARRIVALS_KEPT:]
+
+
+def _burst(seq: int, claimed_seq: int, started_ms: int | None, last_ms: int | None,
+           recent_ms: tuple[int, ...], pending_bytes: int) -> Burst | None:
+    """The pending messages of a conversation, as the debounce rule sees them."""
+    if seq <= claimed_seq or started_ms is None or last_ms is None:
+        return None
+    return Burst(
+        started_at=started_ms / 1000,
+        last_at=last_ms / 1000,
+        arrivals=tuple(t / 1000 for t in recent_ms),
+        messages=seq - claimed_seq,
+        bytes=pending_bytes,
+    )
 
 
 def _remembers(item: dict, message_id: str) -> bool:

@@ -1,15 +1,125 @@
-"""When to fire a conversation's batch. Pure: no clock, no AWS."""
+"""When to fire a conversation's batch. Pure: no clock, no AWS.
+
+Both sides apply the same rule to the same stored state: ``post_message`` to the state its append
+returned (to tell the state machine how long to wait), ``process_message`` to the state it reads
+before claiming (to decide whether the batch is due, or how much longer to wait).
+
+The rule, per app (``DebouncePolicy``):
+
+* the batch fires ``wait`` seconds after the latest message, where ``wait`` is
+  ``quiet_seconds`` in ``fixed`` mode; in ``adaptive`` mode it is learned from the sender's rhythm:
+  ``clamp(ADAPTIVE_FACTOR x median(typing gaps), min_quiet_seconds, max_quiet_seconds)``. The typing
+  gaps are the sender's last ``RHYTHM_WINDOW`` gaps between consecutive messages (the current burst's
+  and, before it, the previous ones'), leaving out gaps longer than ``max_quiet_seconds``: those
+  end a request whatever the wait, so they say nothing about typing speed. With no typing gap yet
+  the wait is ``quiet_seconds`` (clamped to the same bounds);
+* but never later than ``max_wait_seconds`` after the first message of the burst (the cap), so a
+  sender who never pauses is still answered;
+* and at once when the burst holds ``max_messages`` messages or ``max_bytes`` bytes of text.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
+from typing import Sequence
+
+MODES = ("fixed", "adaptive")
+RHYTHM_WINDOW = 8  # typing gaps the adaptive rule looks at; the store keeps RHYTHM_WINDOW + 1 arrivals
+ADAPTIVE_FACTOR = 2.0
+DEFAULT_MAX_WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Burst:
+    """What the rule sees of a conversation's pending messages. Times are epoch seconds."""
+
+    started_at: float  # arrival of the first pending (unclaimed) message
+    last_at: float  # arrival of the latest message
+    arrivals: tuple[float, ...] = ()  # the sender's recent arrivals, oldest first; may reach back before the burst
+    messages: int = 1  # pending messages
+    bytes: int = 0  # pending text, UTF-8 bytes
+
+    @property
+    def gaps(self) -> tuple[float, ...]:
+        """Gaps between the sender's consecutive recent messages, oldest first."""
+        times = sorted(self.arrivals)
+        return tuple(b - a for a, b in zip(times, times[1:]))
+
+
+@dataclass(frozen=True)
+class Due:
+    """When a burst fires and why: ``quiet`` (the wait after the latest message ended), or a flush:
+    ``max_wait`` (the cap), ``max_messages``, ``max_bytes``."""
+
+    at: float
+    reason: str
+    wait: float = field(default=0.0, compare=False)  # the quiet wait the rule chose, for logs
+
+    @property
+    def flush(self) -> bool:
+        """Fires on a limit, not on silence: the pending messages are claimed even though newer
+        executions are still waiting."""
+        return self.reason != "quiet"
 
 
 @dataclass(frozen=True)
 class DebouncePolicy:
     quiet_seconds: float = 10.0
+    mode: str = "fixed"
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS
+    max_messages: int | None = None
+    max_bytes: int | None = None
+    min_quiet_seconds: float | None = None  # adaptive bounds; None: quiet_seconds / 5 and 3 x quiet_seconds
+    max_quiet_seconds: float | None = None
 
-    def fire_at(self, *, last_message_at: float) -> float:
-        """The moment the batch is dispatched if nothing else arrives: the quiet period after the
-        latest message."""
-        return last_message_at + self.quiet_seconds
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.min_quiet_seconds is None:
+            object.__setattr__(self, "min_quiet_seconds", self.quiet_seconds / 5)
+        if self.max_quiet_seconds is None:
+            object.__setattr__(self, "max_quiet_seconds", 3 * self.quiet_seconds)
+        if not self.quiet_seconds > 0:
+            raise ValueError("quiet_seconds must be positive")
+        if not 0 < self.min_quiet_seconds <= self.max_quiet_seconds:
+            raise ValueError("min_quiet_seconds must be positive and at most max_quiet_seconds")
+        floor = self.min_quiet_seconds if self.mode == "adaptive" else self.quiet_seconds
+        if not self.max_wait_seconds >= floor:
+            raise ValueError(
+                "max_wait_seconds must be at least the shortest wait "
+                f"({'min_quiet_seconds' if self.mode == 'adaptive' else 'quiet_seconds'} = {floor:g})"
+            )
+        if self.max_messages is not None and self.max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        if self.max_bytes is not None and self.max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+
+    # ------------------------------------------------------------------ the rule
+
+    def quiet_after(self, gaps: Sequence[float]) -> float:
+        """The wait after the latest message, given the sender's recent gaps (oldest first)."""
+        if self.mode == "fixed":
+            return self.quiet_seconds
+        typing = [g for g in list(gaps)[-RHYTHM_WINDOW:] if g <= self.max_quiet_seconds]
+        base = ADAPTIVE_FACTOR * statistics.median(typing) if typing else self.quiet_seconds
+        return min(max(base, self.min_quiet_seconds), self.max_quiet_seconds)
+
+    def due(self, burst: Burst) -> Due:
+        """When ``burst`` fires if no other message arrives."""
+        if self.max_messages is not None and burst.messages >= self.max_messages:
+            return Due(burst.last_at, "max_messages")
+        if self.max_bytes is not None and burst.bytes >= self.max_bytes:
+            return Due(burst.last_at, "max_bytes")
+        wait = self.quiet_after(burst.gaps)
+        quiet_at = burst.last_at + wait
+        cap_at = burst.started_at + self.max_wait_seconds
+        if cap_at < quiet_at:
+            return Due(max(cap_at, burst.last_at), "max_wait", wait)
+        return Due(quiet_at, "quiet", wait)
+
+    def latest_due(self, now: float) -> float:
+        """An upper bound of ``due(...).at`` for a message arriving at ``now``, whatever the burst
+        (the append stores it before it knows the burst; the sweeper looks for it)."""
+        longest = self.max_quiet_seconds if self.mode == "adaptive" else self.quiet_seconds
+        return now + min(longest, self.max_wait_seconds)

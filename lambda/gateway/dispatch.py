@@ -47,13 +47,18 @@ class Dispatcher:
         app_id, sender, seq = str(event["app_id"]), str(event["sender"]), int(event["seq"])
         log = {"app_id": app_id, "conversation": conversation_id(app_id, sender), "seq": seq}
         state = {"app_id": app_id, "sender": sender, "seq": seq, "wait_until": event.get("wait_until")}
+        # The same debounce rule post_message applied, now to the stored state: a batch is claimed
+        # only once it is due, and a flush (the max-wait cap, a size limit) claims up to the
+        # conversation's current seq.
+        policy = self.settings.policy_for(app_id)
         for _ in range(3):
-            outcome = self.store.claim(app_id, sender, seq)
+            outcome = self.store.claim(app_id, sender, seq, policy=policy)
             if outcome.status == "claimed":
-                self.deliver(outcome.batch, log)
+                reason = outcome.due.reason if outcome.due else "retry"
+                self.deliver(outcome.batch, {**log, "due_reason": reason})
                 return {**state, "action": "done"}
             if outcome.status == "not_due":
-                fire_at = outcome.state.fire_at_ms / 1000
+                fire_at = outcome.due.at
                 return {**state, "action": "wait", "wait_until": wait_timestamp(max(fire_at, self.clock() + 1))}
             if outcome.status != "previous_in_flight":
                 logger.info("nothing to dispatch", extra={**log, "outcome": outcome.status})

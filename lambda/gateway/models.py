@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from .debounce import Burst
+
 
 def conversation_id(app_id: str, sender: str) -> str:
     """A stable, non-reversible id for a conversation, safe for logs and execution names."""
@@ -34,7 +36,8 @@ class AppendResult:
     seq: int
     duplicate: bool
     burst_started_at_ms: int = 0
-    gaps_ms: tuple[int, ...] = ()
+    gaps_ms: tuple[int, ...] = ()  # between the arrivals of the burst's recent messages
+    burst: Burst | None = None  # the conversation right after this append, as the debounce rule sees it
 
 
 @dataclass(frozen=True)

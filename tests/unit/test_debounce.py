@@ -1,0 +1,182 @@
+"""The debounce rule: pure, so every case is a plain function call."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from gateway.debounce import ADAPTIVE_FACTOR, RHYTHM_WINDOW, Burst, DebouncePolicy
+
+T0 = 1_700_000_000.0
+
+
+def burst_of(gaps, *, started_at=None, messages=None, size=0, history=()):
+    """A burst whose messages arrived ``gaps`` apart, after ``history`` (earlier arrivals)."""
+    arrivals = list(history) or [T0]
+    start_index = len(arrivals) - 1
+    for gap in gaps:
+        arrivals.append(arrivals[-1] + gap)
+    return Burst(
+        started_at=arrivals[start_index] if started_at is None else started_at,
+        last_at=arrivals[-1],
+        arrivals=tuple(arrivals),
+        messages=len(gaps) + 1 if messages is None else messages,
+        bytes=size,
+    )
+
+
+ADAPTIVE = DebouncePolicy(quiet_seconds=10, mode="adaptive", min_quiet_seconds=2, max_quiet_seconds=30,
+                          max_wait_seconds=60)
+
+
+# ---------------------------------------------------------------------- fixed
+
+
+def test_fixed_fires_the_quiet_period_after_the_latest_message():
+    policy = DebouncePolicy(quiet_seconds=10)
+    due = policy.due(burst_of([3, 4]))
+    assert due.at == T0 + 7 + 10
+    assert due.reason == "quiet" and not due.flush
+
+
+def test_fixed_ignores_the_rhythm():
+    policy = DebouncePolicy(quiet_seconds=10)
+    assert policy.quiet_after([1, 1, 1]) == policy.quiet_after([25, 25]) == 10
+
+
+# ---------------------------------------------------------------------- the cap
+
+
+def test_the_cap_fires_max_wait_after_the_first_message_while_messages_keep_coming():
+    policy = DebouncePolicy(quiet_seconds=2, max_wait_seconds=4)
+    assert policy.due(burst_of([1, 1])).at == T0 + 4  # quiet would be T0 + 4 as well
+    due = policy.due(burst_of([1, 1, 1]))  # quiet would end at T0 + 5
+    assert (due.at, due.reason, due.flush) == (T0 + 4, "max_wait", True)
+
+
+def test_a_message_after_the_cap_fires_at_once():
+    policy = DebouncePolicy(quiet_seconds=2, max_wait_seconds=4)
+    due = policy.due(burst_of([1, 1, 1, 1, 1]))  # last message at T0 + 5, cap passed at T0 + 4
+    assert (due.at, due.reason) == (T0 + 5, "max_wait")
+
+
+def test_the_cap_bounds_the_adaptive_wait_too():
+    policy = DebouncePolicy(quiet_seconds=10, mode="adaptive", max_quiet_seconds=30, max_wait_seconds=20)
+    due = policy.due(burst_of([12, 12]))  # adaptive wait 24 s after T0 + 24 would be T0 + 48
+    assert (due.at, due.reason) == (T0 + 24, "max_wait")  # the cap (T0 + 20) passed with the last message
+
+
+# ---------------------------------------------------------------------- size limits
+
+
+def test_max_messages_flushes_at_once():
+    policy = DebouncePolicy(quiet_seconds=10, max_messages=3)
+    assert policy.due(burst_of([1])).reason == "quiet"
+    due = policy.due(burst_of([1, 1]))
+    assert (due.at, due.reason, due.flush) == (T0 + 2, "max_messages", True)
+
+
+def test_max_bytes_flushes_at_once():
+    policy = DebouncePolicy(quiet_seconds=10, max_bytes=1000)
+    assert policy.due(burst_of([1], size=999)).reason == "quiet"
+    due = policy.due(burst_of([1], size=1000))
+    assert (due.at, due.reason) == (T0 + 1, "max_bytes")
+
+
+# ---------------------------------------------------------------------- adaptive
+
+
+def test_a_slow_typer_gets_a_longer_wait_than_a_fast_one():
+    slow = ADAPTIVE.quiet_after([12, 11, 13])
+    fast = ADAPTIVE.quiet_after([2, 2.5, 1.5])
+    assert slow == ADAPTIVE_FACTOR * 12 == 24
+    assert fast == ADAPTIVE_FACTOR * 2 == 4
+    assert ADAPTIVE.due(burst_of([12, 11, 13])).at - (T0 + 36) == slow
+
+
+def test_the_adaptive_wait_stays_inside_its_bounds():
+    assert ADAPTIVE.quiet_after([0.2, 0.3, 0.1]) == 2  # min_quiet_seconds
+    assert ADAPTIVE.quiet_after([20, 25, 28]) == 30  # max_quiet_seconds
+
+
+def test_without_any_gap_the_adaptive_wait_is_the_quiet_period():
+    assert ADAPTIVE.quiet_after([]) == 10
+    low = DebouncePolicy(quiet_seconds=1, mode="adaptive", min_quiet_seconds=2, max_quiet_seconds=5)
+    assert low.quiet_after([]) == 2  # clamped like any other wait
+
+
+def test_gaps_longer_than_max_quiet_are_request_boundaries_not_typing():
+    assert ADAPTIVE.quiet_after([2, 2, 300, 2]) == 4
+    assert ADAPTIVE.quiet_after([45, 300]) == 10  # no typing gap left: the quiet period
+
+
+def test_the_median_shrugs_off_one_long_thinking_pause():
+    assert ADAPTIVE.quiet_after([2, 2, 25, 2, 2]) == 4
+
+
+def test_only_the_last_window_of_gaps_counts():
+    old_slow = [12] * 20
+    recent_fast = [2] * RHYTHM_WINDOW
+    assert ADAPTIVE.quiet_after(old_slow + recent_fast) == 4
+
+
+def test_the_history_before_the_burst_teaches_the_first_wait():
+    """A slow typer's previous request sets the wait after the first message of the next one."""
+    history = (T0, T0 + 12, T0 + 24)  # the previous burst, 12 s gaps
+    first_of_next = burst_of([], history=(*history, T0 + 200))  # 176 s later: a new request
+    assert first_of_next.started_at == T0 + 200 and first_of_next.messages == 1
+    due = ADAPTIVE.due(first_of_next)
+    assert due.at == T0 + 200 + 24
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1000, allow_nan=False), max_size=30))
+def test_any_rhythm_gives_a_wait_within_bounds(gaps):
+    wait = ADAPTIVE.quiet_after(gaps)
+    assert ADAPTIVE.min_quiet_seconds <= wait <= ADAPTIVE.max_quiet_seconds
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=30),
+    st.sampled_from([DebouncePolicy(quiet_seconds=10), ADAPTIVE,
+                     DebouncePolicy(quiet_seconds=2, mode="adaptive", max_wait_seconds=7)]),
+)
+def test_the_batch_never_fires_before_the_latest_message_nor_after_the_cap_and_the_bound(gaps, policy):
+    burst = burst_of(gaps)
+    due = policy.due(burst)
+    assert burst.last_at <= due.at
+    assert due.at <= max(burst.started_at + policy.max_wait_seconds, burst.last_at)
+    assert due.at <= policy.latest_due(burst.last_at)
+
+
+@given(st.lists(st.floats(min_value=0.1, max_value=29, allow_nan=False), min_size=1, max_size=8),
+       st.floats(min_value=1.01, max_value=5))
+def test_a_slower_rhythm_never_shortens_the_wait(gaps, stretch):
+    assume(max(gaps) * stretch <= ADAPTIVE.max_quiet_seconds)  # longer gaps are request boundaries
+    assert ADAPTIVE.quiet_after([g * stretch for g in gaps]) >= ADAPTIVE.quiet_after(gaps)
+
+
+# ---------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mode": "smart"}, "mode must be one of fixed, adaptive"),
+        ({"quiet_seconds": 0}, "quiet_seconds must be positive"),
+        ({"quiet_seconds": 10, "max_wait_seconds": 5}, "max_wait_seconds must be at least"),
+        ({"mode": "adaptive", "min_quiet_seconds": 5, "max_quiet_seconds": 4}, "min_quiet_seconds"),
+        ({"max_messages": 0}, "max_messages"),
+        ({"max_bytes": 0}, "max_bytes"),
+    ],
+)
+def test_an_inconsistent_policy_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DebouncePolicy(**kwargs)
+
+
+def test_adaptive_bounds_default_from_the_quiet_period():
+    policy = DebouncePolicy(quiet_seconds=10, mode="adaptive")
+    assert (policy.min_quiet_seconds, policy.max_quiet_seconds) == (2, 30)
+    assert policy.latest_due(T0) == T0 + 30
+    assert DebouncePolicy(quiet_seconds=10).latest_due(T0) == T0 + 10
