@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast build deploy destroy clean
+.PHONY: help venv run demo test test-fast build deploy destroy clean
 
 help:
 	@echo "make run      - the whole gateway on this machine (moto), see README"
+	@echo "make demo     - with make run going: a burst from two senders, then what reached the outbox"
 	@echo "make test     - every test: unit, integration, end-to-end, Terraform checks"
 	@echo "make build    - build/package/ and build/lambda.zip for terraform"
 	@echo "make deploy   - build, then terraform init + apply"
@@ -24,6 +25,13 @@ $(STAMP): requirements/dev.txt requirements/lambda.txt requirements/checkov.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The whole gateway on this machine, AWS emulated by moto in process; GATEWAY_PORT (8080) changes the port.
+run: $(STAMP)
+	$(PY) util/local_gateway.py
+
+demo: $(STAMP)
+	$(PY) util/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q
