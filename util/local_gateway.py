@@ -638,6 +638,8 @@ def set_environment(config: LocalConfig) -> None:
         API_URLS_MAP=json.dumps(config.api_urls),
         HTTP_TIMEOUT_SECONDS=config.http_timeout_seconds,
     )
+    # The EMF metric lines (Powertools Metrics print them) would drown the timeline; CloudWatch is not here.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.pop("CLIENT_TOKEN_PARAMETERS_MAP", None)  # no SSM locally: CLIENT_TOKENS_MAP if you need tokens
 
 
@@ -648,6 +650,7 @@ class Resources:
     state_machine_arn: str
     queue_url: str
     dlq_url: str
+    failed_batches_url: str
 
 
 def create_resources(config: LocalConfig) -> Resources:
@@ -667,7 +670,12 @@ def create_resources(config: LocalConfig) -> Resources:
         retry_interval_seconds=config.retry_interval_seconds, retry_max_attempts=config.retry_max_attempts)
     queue_url, dlq_url = local_aws.create_queue(f"{prefix}-send", max_receive_count=config.max_receive_count,
                                                 visibility_timeout=SQS_VISIBILITY_TIMEOUT)
-    return Resources(table, functions, state_machine_arn, queue_url, dlq_url)
+    # Batches whose delivery kept failing are parked here (process_message, FAILED_BATCHES_QUEUE_URL).
+    import boto3
+
+    failed_batches_url = boto3.client("sqs", region_name=local_aws.REGION).create_queue(
+        QueueName=f"{prefix}-failed-batches")["QueueUrl"]
+    return Resources(table, functions, state_machine_arn, queue_url, dlq_url, failed_batches_url)
 
 
 class LocalGateway:
@@ -695,7 +703,8 @@ class LocalGateway:
         resources = create_resources(config)
         table, names, state_machine_arn = resources.table, resources.functions, resources.state_machine_arn
         queue_url, dlq_url = resources.queue_url, resources.dlq_url
-        os.environ.update(TABLE_NAME=table, STATE_MACHINE_ARN=state_machine_arn, REPLY_QUEUE_URL=queue_url)
+        os.environ.update(TABLE_NAME=table, STATE_MACHINE_ARN=state_machine_arn, REPLY_QUEUE_URL=queue_url,
+                          FAILED_BATCHES_QUEUE_URL=resources.failed_batches_url)
         watch_replies_queued(boto3.DEFAULT_SESSION, queue_url, self.timeline)
 
         import post_message.handler as post_handler
@@ -748,7 +757,7 @@ class LocalGateway:
             "apps": {app: {"processing_lambda": fn, "api_url": config.api_urls.get(app)}
                      for app, fn in config.processing_lambdas.items()},
             "table": table, "state_machine_arn": state_machine_arn, "send_queue_url": queue_url,
-            "send_dlq_url": dlq_url,
+            "send_dlq_url": dlq_url, "failed_batches_queue_url": resources.failed_batches_url,
         }
         self.server.server_activate()
         self.poller.start()
