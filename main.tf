@@ -35,8 +35,9 @@ locals {
   ])
 
   common_environment = {
-    POWERTOOLS_SERVICE_NAME = "debouncer"
-    LOG_LEVEL               = var.log_level
+    POWERTOOLS_SERVICE_NAME      = "debouncer"
+    POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    LOG_LEVEL                    = var.log_level
   }
 }
 
@@ -57,6 +58,15 @@ module "sqs" {
   max_receive_count                = var.send_max_receive_count
 }
 
+# --- failed batches: a batch whose delivery failed after every retry waits here
+# with what a redrive needs (util/redrive.py); the monitoring alarms on its depth.
+
+resource "aws_sqs_queue" "failed_batches" {
+  name                      = "${var.name_prefix}-failed-batches"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+}
+
 # --- process_message: claims a due batch and invokes the app's Lambda -------
 
 data "aws_iam_policy_document" "process_message" {
@@ -68,9 +78,15 @@ data "aws_iam_policy_document" "process_message" {
       "dynamodb:Query",
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
-      "dynamodb:ConditionCheckItem",
     ]
     resources = [module.dynamodb.table_arn]
+  }
+
+  statement {
+    sid       = "ParkFailedBatches"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_batches.arn]
   }
 
   statement {
@@ -96,9 +112,11 @@ module "process_message_lambda" {
   policy_json        = data.aws_iam_policy_document.process_message.json
 
   environment = merge(local.common_environment, {
-    TABLE_NAME             = module.dynamodb.table_name
-    PROCESSING_LAMBDAS_MAP = jsonencode(var.processing_lambdas_map)
-    DEBOUNCE_SECONDS       = tostring(var.debounce_seconds)
+    TABLE_NAME               = module.dynamodb.table_name
+    PROCESSING_LAMBDAS_MAP   = jsonencode(var.processing_lambdas_map)
+    DEBOUNCE_SECONDS         = tostring(var.debounce_seconds)
+    FAILED_BATCHES_QUEUE_URL = aws_sqs_queue.failed_batches.url
+    BATCH_LEASE_SECONDS      = tostring(var.batch_lease_seconds)
   })
 }
 
@@ -135,13 +153,19 @@ data "aws_iam_policy_document" "post_message" {
     resources = [module.step_functions.state_machine_arn]
   }
 
-  statement {
-    sid     = "StopDebounceExecution"
-    effect  = "Allow"
-    actions = ["states:StopExecution"]
-    resources = [
-      "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${module.step_functions.state_machine_name}:*",
-    ]
+  # Stopping the superseded execution is an optimisation; EXPRESS executions cannot be stopped,
+  # so post_message does not try (WORKFLOW_TYPE) and gets no such permission.
+  dynamic "statement" {
+    for_each = var.workflow_type == "STANDARD" ? [module.step_functions.state_machine_name] : []
+
+    content {
+      sid     = "StopDebounceExecution"
+      effect  = "Allow"
+      actions = ["states:StopExecution"]
+      resources = [
+        "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${statement.value}:*",
+      ]
+    }
   }
 }
 
@@ -162,6 +186,7 @@ module "post_message_lambda" {
   environment = merge(local.common_environment, {
     TABLE_NAME             = module.dynamodb.table_name
     STATE_MACHINE_ARN      = module.step_functions.state_machine_arn
+    WORKFLOW_TYPE          = var.workflow_type
     DEBOUNCE_SECONDS       = tostring(var.debounce_seconds)
     PROCESSING_LAMBDAS_MAP = jsonencode(var.processing_lambdas_map)
   })
@@ -182,6 +207,7 @@ module "api_gateway" {
 # --- send_message_api: SQS replies -> HTTP POST to the app's API ------------
 
 data "aws_iam_policy_document" "send_message_api" {
+  # What the SQS event source mapping needs (the AWSLambdaSQSQueueExecutionRole actions).
   statement {
     sid    = "ConsumeSendQueue"
     effect = "Allow"
@@ -189,7 +215,6 @@ data "aws_iam_policy_document" "send_message_api" {
       "sqs:ReceiveMessage",
       "sqs:DeleteMessage",
       "sqs:GetQueueAttributes",
-      "sqs:ChangeMessageVisibility",
     ]
     resources = [module.sqs.queue_arn]
   }
@@ -200,7 +225,7 @@ data "aws_iam_policy_document" "send_message_api" {
     content {
       sid       = "ReadClientTokens"
       effect    = "Allow"
-      actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+      actions   = ["ssm:GetParameter"]
       resources = statement.value
     }
   }
@@ -256,5 +281,29 @@ resource "aws_lambda_event_source_mapping" "send_queue" {
 
   scaling_config {
     maximum_concurrency = var.send_max_concurrency
+  }
+}
+
+# --- monitoring: alarms, dashboard, optional alarm e-mail ---------------------
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name_prefix       = var.name_prefix
+  metrics_namespace = var.metrics_namespace
+  service_name      = local.common_environment.POWERTOOLS_SERVICE_NAME
+  state_machine_arn = module.step_functions.state_machine_arn
+  api_id            = module.api_gateway.api_id
+  table_name        = module.dynamodb.table_name
+  alarm_email       = var.alarm_email
+
+  function_names = {
+    post-message     = module.post_message_lambda.function_name
+    process-message  = module.process_message_lambda.function_name
+    send-message-api = module.send_message_api_lambda.function_name
+  }
+
+  dlq_names = {
+    send = module.sqs.dlq_name
   }
 }

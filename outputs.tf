@@ -42,3 +42,18 @@ output "send_message_api_function_name" {
   description = "Name of the send_message_api Lambda function."
   value       = module.send_message_api_lambda.function_name
 }
+
+output "failed_batches_queue_url" {
+  description = "Batches whose delivery failed after every retry; replay them with util/redrive.py."
+  value       = aws_sqs_queue.failed_batches.url
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard of the stack."
+  value       = module.monitoring.dashboard_name
+}
+
+output "alarm_topic_arn" {
+  description = "ARN of the alarm e-mail SNS topic (null when alarm_email is null)."
+  value       = module.monitoring.alarm_topic_arn
+}

@@ -251,10 +251,38 @@ variable "workflow_type" {
   }
 }
 
+variable "metrics_namespace" {
+  type        = string
+  description = "CloudWatch namespace of the functions' business metrics (EMF; POWERTOOLS_METRICS_NAMESPACE)."
+  default     = "Debouncer"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits and . _ / # : - and must not start with AWS/."
+  }
+}
+
+variable "alarm_email" {
+  type        = string
+  description = "E-mail address that alarms are sent to through a KMS-encrypted SNS topic (the address must confirm the subscription). null: no topic; alarms show in the CloudWatch console only."
+  default     = null
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags applied to every resource through the provider's default_tags."
   default = {
     project = "message-debouncer"
+  }
+}
+
+variable "batch_lease_seconds" {
+  description = "How long a claimed batch may stay undelivered before another execution or the sweeper takes it over. Longer than the state machine's whole retry schedule."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.batch_lease_seconds >= 60 && var.batch_lease_seconds <= 86400
+    error_message = "batch_lease_seconds must be between 60 and 86400."
   }
 }

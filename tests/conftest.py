@@ -62,6 +62,8 @@ class World:
         self.bot_failures: dict[str, int] = {}
 
     def __enter__(self):
+        import boto3
+
         self._mock.start()
         la = self.local_aws
         la.create_table(self.TABLE)
@@ -72,12 +74,15 @@ class World:
             "debouncer-test", process_arn, retry_interval_seconds=1, retry_max_attempts=3
         )
         self.queue_url, self.dlq_url = la.create_queue("debouncer-send", max_receive_count=3)
+        self.failed_batches_url = boto3.client("sqs", region_name="us-east-1").create_queue(
+            QueueName="debouncer-failed-batches")["QueueUrl"]
         env = {
             "TABLE_NAME": self.TABLE,
             "STATE_MACHINE_ARN": self.state_machine_arn,
             "DEBOUNCE_SECONDS": str(self.debounce_seconds),
             "PROCESSING_LAMBDAS_MAP": json.dumps(self.BOT_FUNCTIONS),
             "API_URLS_MAP": json.dumps({"bot1": "http://127.0.0.1:9/unused"}),
+            "FAILED_BATCHES_QUEUE_URL": self.failed_batches_url,
         }
         for key, value in env.items():
             self.monkeypatch.setenv(key, value)
@@ -161,4 +166,11 @@ class World:
 @pytest.fixture
 def world(monkeypatch):
     with World(monkeypatch, debounce_seconds=1) as w:
+        yield w
+
+
+@pytest.fixture
+def quiet_world(monkeypatch):
+    """A world whose quiet period (60 s) outlasts the test: executions stay RUNNING until inspected."""
+    with World(monkeypatch, debounce_seconds=60) as w:
         yield w

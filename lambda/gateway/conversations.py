@@ -134,9 +134,10 @@ class ConversationState:
 
 
 class ConversationStore:
-    def __init__(self, table_name: str, *, clock=time.time):
+    def __init__(self, table_name: str, *, clock=time.time, lease_seconds: float = 300):
         self.table_name = table_name
         self.clock = clock
+        self.lease_seconds = lease_seconds  # how long a claimed batch may stay undelivered
 
     @property
     def _ddb(self):
@@ -376,9 +377,12 @@ class ConversationStore:
                        "claimed_by": last if claimed_by is None else claimed_by},
             ":recent": _recent(item),
         }
-        removes = ["msgs", "burst_started_at", "burst_bytes", "fire_at_ms", "due_at", "sweep_bucket"]
+        # due_at now means "delivered by then, or the sweeper re-arms the conversation".
+        values[":deliver_by"] = int(now + self.lease_seconds)
+        values[":bucket"] = f"B{int(now + self.lease_seconds) % SWEEP_BUCKETS:02d}"
+        removes = ["msgs", "burst_started_at", "burst_bytes", "fire_at_ms"]
         sets = ("msgs_bytes = :zero, msgs_base = :last, claimed_seq = :last, last_batch = :batch,"
-                " recent_at = :recent")
+                " recent_at = :recent, due_at = :deliver_by, sweep_bucket = :bucket")
         if rotate:
             # Ids older than the window move to ids_prev and drop out one rotation later. The
             # condition on seq below guarantees ids_cur is still the set read in ``item``.
@@ -441,13 +445,26 @@ class ConversationStore:
         return self._batch_from_last(state)
 
     def mark_delivered(self, batch: Batch) -> None:
+        """Record the batch as delivered; with nothing pending, the conversation leaves the sweep index."""
+        key = self._key(batch.app_id, batch.sender)
+        values = _to_ddb({":last": batch.last_seq})
         try:
             self._ddb.update_item(
-                TableName=self.table_name,
-                Key=self._key(batch.app_id, batch.sender),
+                TableName=self.table_name, Key=key,
+                UpdateExpression="SET delivered_seq = :last REMOVE due_at, sweep_bucket",
+                ConditionExpression="delivered_seq < :last AND seq = :last",
+                ExpressionAttributeValues=values,
+            )
+            return
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        try:  # newer messages are pending: their own due_at stays
+            self._ddb.update_item(
+                TableName=self.table_name, Key=key,
                 UpdateExpression="SET delivered_seq = :last",
                 ConditionExpression="delivered_seq < :last",
-                ExpressionAttributeValues=_to_ddb({":last": batch.last_seq}),
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if not _is_condition_failure(exc):

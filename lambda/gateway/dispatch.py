@@ -6,10 +6,10 @@ import json
 import time
 from typing import Any
 
-from . import aws
+from . import aws, metrics
 from .conversations import ConversationStore
 from .errors import AppInvocationError
-from .log import get_logger
+from .log import correlate, get_logger
 from .models import Batch, conversation_id
 from .scheduler import wait_timestamp
 from .settings import ProcessorSettings
@@ -36,9 +36,12 @@ class LambdaInvoker:
 
 class Dispatcher:
     def __init__(self, settings: ProcessorSettings, *, store: ConversationStore | None = None,
-                 invoker: LambdaInvoker | None = None, clock=time.time):
+                 invoker: LambdaInvoker | None = None, failed_batches: "FailedBatchQueue | None" = None,
+                 clock=time.time):
         self.settings = settings
-        self.store = store or ConversationStore(settings.table_name, clock=clock)
+        self.store = store or ConversationStore(settings.table_name, clock=clock,
+                                                lease_seconds=settings.batch_lease_seconds)
+        self.failed_batches = failed_batches or FailedBatchQueue(settings.failed_batches_queue_url)
         self.invoker = invoker or LambdaInvoker()
         self.clock = clock
 
@@ -46,6 +49,9 @@ class Dispatcher:
         """The state machine's next state: ``action`` "done", or "wait" until ``wait_until``."""
         app_id, sender, seq = str(event["app_id"]), str(event["sender"]), int(event["seq"])
         log = {"app_id": app_id, "conversation": conversation_id(app_id, sender), "seq": seq}
+        correlate(logger, log["conversation"], batch_id=None)
+        if event.get("park"):
+            return self.park(app_id, sender, seq, event.get("error") or {}, log)
         state = {"app_id": app_id, "sender": sender, "seq": seq, "wait_until": event.get("wait_until")}
         # The same debounce rule post_message applied, now to the stored state: a batch is claimed
         # only once it is due, and a flush (the max-wait cap, a size limit) claims up to the
@@ -78,10 +84,48 @@ class Dispatcher:
         if not function_name:
             raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")
         waited = self.clock() - messages[-1].received_at_ms / 1000
+        correlate(logger, log["conversation"], batch_id=batch.batch_id)
         self.invoker.invoke(function_name, full.payload())
         self.store.mark_delivered(batch)
+        metrics.batch_dispatched(len(messages), waited)
         logger.info(
             "batch dispatched",
             extra={**log, "batch_id": batch.batch_id, "batch_size": len(messages),
                    "waited_seconds": round(waited, 3)},
         )
+
+    def park(self, app_id: str, sender: str, seq: int, error: dict, log: dict) -> dict:
+        """The state machine's retries are spent: keep the undelivered batch on the failed-batch queue
+        (everything a redrive needs) and let the conversation's later batches go on."""
+        state = self.store.get(app_id, sender)
+        result = {"app_id": app_id, "sender": sender, "seq": seq, "action": "parked"}
+        if state is None or not state.batch_in_flight or not state.last_batch:
+            # Nothing was claimed: the messages are still pending and the sweeper re-arms them.
+            logger.error("execution failed before claiming; left for the sweeper", extra=log)
+            return {**result, "action": "left_pending"}
+        batch = Batch(app_id, sender, int(state.last_batch["first_seq"]), int(state.last_batch["last_seq"]))
+        self.failed_batches.put(batch, error, failed_at=self.clock())
+        self.store.mark_delivered(batch)  # delivered to the failed-batch queue
+        logger.error("batch parked on the failed-batch queue",
+                     extra={**log, "batch_id": batch.batch_id, "error": str(error.get("Error", ""))[:100]})
+        return {**result, "batch_id": batch.batch_id}
+
+
+class FailedBatchQueue:
+    """SQS queue of batches whose delivery failed after every retry; `util/redrive.py` replays them."""
+
+    def __init__(self, queue_url: str):
+        self.queue_url = queue_url
+
+    def put(self, batch: Batch, error: dict, *, failed_at: float) -> None:
+        body = {
+            "batch_id": batch.batch_id,
+            "app_id": batch.app_id,
+            "sender": batch.sender,
+            "first_seq": batch.first_seq,
+            "last_seq": batch.last_seq,
+            "error": str(error.get("Error", ""))[:200],
+            "cause": str(error.get("Cause", ""))[:1000],
+            "failed_at": int(failed_at),
+        }
+        aws.client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
