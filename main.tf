@@ -304,6 +304,7 @@ module "monitoring" {
   }
 
   dlq_names = {
-    send = module.sqs.dlq_name
+    send           = module.sqs.dlq_name
+    failed-batches = aws_sqs_queue.failed_batches.name
   }
 }

@@ -20,3 +20,15 @@ def mask_phone(phone: str) -> str:
     tail = phone[-4:] if len(phone) > 6 else ""
     return "*" * max(len(phone) - len(tail), 3) + tail
 
+
+
+def correlate(logger: Logger, conversation: str | None, **keys: object) -> None:
+    """Tag the following log lines of this invocation with ``correlation_id`` = the conversation's
+    id (never the phone number) and ``keys`` such as ``batch_id``; a None value removes a key.
+    Thread-local, so concurrent handlers in one process (the moto world) do not mix them."""
+    logger.thread_safe_append_keys(correlation_id=conversation, **keys)
+
+
+def clear_correlation(logger: Logger) -> None:
+    """Forget the previous invocation's correlation keys (a warm Lambda reuses the thread)."""
+    logger.thread_safe_clear_keys()

@@ -7,8 +7,9 @@ import json
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from . import metrics
 from .errors import SendError
-from .log import get_logger, mask_phone
+from .log import clear_correlation, correlate, get_logger, mask_phone
 from .models import conversation_id
 from .outbound import Reply, build_requests, send
 from .secrets import CredentialStore, SecretsError
@@ -29,10 +30,13 @@ class ReplySender:
     def handle(self, event: dict, context=None) -> dict:
         """An SQS event in; the partial batch response (``batchItemFailures``) out."""
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return process_partial_response(event=event, record_handler=self.send_record,
-                                        processor=processor, context=context)
+        response = process_partial_response(event=event, record_handler=self.send_record,
+                                            processor=processor, context=context)
+        metrics.send_failed(len(response.get("batchItemFailures") or []))
+        return response
 
     def send_record(self, record: SQSRecord) -> int:
+        clear_correlation(logger)
         try:
             reply = Reply.from_record(json.loads(record.body))
         except (ValueError, TypeError) as exc:
@@ -40,6 +44,7 @@ class ReplySender:
             raise InvalidReply(str(exc)) from None
         log = {"app_id": reply.app_id, "conversation": conversation_id(reply.app_id, reply.phone_number),
                "recipient": mask_phone(reply.phone_number), "message_id": record.message_id}
+        correlate(logger, log["conversation"])
         url = self.settings.api_urls.get(reply.app_id)
         if not url:
             logger.error("no API URL for app", extra=log)

@@ -10,10 +10,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import metrics
 from .conversations import MAX_TEXT_BYTES, ConversationStore
 from .debounce import Burst
 from .errors import BadRequest, GatewayError, PayloadTooLarge, StoreUnavailable, UnknownApp
-from .log import get_logger, mask_phone
+from .log import clear_correlation, correlate, get_logger, mask_phone
 from .models import Ignored, InboundMessage, conversation_id
 from .providers import WebhookRequest, get_provider
 from .scheduler import Scheduler
@@ -84,6 +85,7 @@ class WebhookService:
         self._warned_open: set[str] = set()
 
     def handle(self, event: dict[str, Any]) -> dict:
+        clear_correlation(logger)
         try:
             result = self._handle(event)
         except GatewayError as exc:
@@ -146,6 +148,7 @@ class WebhookService:
         now = self.clock()
         log = {"app_id": app_id, "conversation": conversation_id(app_id, message.sender),
                "sender": mask_phone(message.sender)}
+        correlate(logger, log["conversation"])
         try:
             # The burst (its gaps, size, start) is known only after the write: the append stores an
             # upper bound for the sweeper, and the exact moment is the rule applied to the result.
@@ -155,7 +158,9 @@ class WebhookService:
             raise StoreUnavailable("the message could not be stored; retry later") from None
         if appended.duplicate:
             logger.info("duplicate ignored", extra=log)
+            metrics.duplicate_dropped()
             return False
+        metrics.message_received()
         log["seq"] = appended.seq
         due = policy.due(appended.burst or Burst(started_at=now, last_at=now, arrivals=(now,)))
         logger.info("message stored", extra={**log, "due_reason": due.reason, "quiet_seconds": round(due.wait, 3)})
@@ -165,7 +170,8 @@ class WebhookService:
     def _restart_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict) -> None:
         # The message is durable now: a failure below must not make the provider send it again.
         # A conversation whose timer was not armed is found by its overdue due_at and re-armed.
-        if seq > 1:
+        # An EXPRESS execution cannot be stopped: the superseded one wakes, finds seq moved on, ends.
+        if seq > 1 and self.settings.workflow_type != "EXPRESS":
             try:
                 self.scheduler.stop_superseded(app_id, sender, seq - 1)
             except (ClientError, BotoCoreError) as exc:

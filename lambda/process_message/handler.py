@@ -7,6 +7,7 @@ from functools import cache
 
 from gateway.dispatch import Dispatcher
 from gateway.log import get_logger
+from gateway.metrics import log_metrics
 from gateway.settings import processor_settings
 
 logger = get_logger("process_message")
@@ -22,5 +23,6 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
 
 
 @logger.inject_lambda_context(log_event=False)
+@log_metrics
 def lambda_handler(event, context):
     return dispatcher().handle(event)

@@ -6,6 +6,7 @@ import os
 from functools import cache
 
 from gateway.log import get_logger
+from gateway.metrics import log_metrics
 from gateway.replies import ReplySender
 from gateway.settings import sender_settings
 
@@ -22,5 +23,6 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
 
 
 @logger.inject_lambda_context(log_event=False)
+@log_metrics
 def lambda_handler(event, context):
     return sender().handle(event, context)

@@ -18,6 +18,11 @@ output "dlq_url" {
   value       = aws_sqs_queue.dlq.url
 }
 
+output "dlq_name" {
+  description = "Name of the send queue's dead-letter queue."
+  value       = aws_sqs_queue.dlq.name
+}
+
 output "dlq_arn" {
   description = "ARN of the send queue's dead-letter queue."
   value       = aws_sqs_queue.dlq.arn

@@ -1,0 +1,297 @@
+# Alarms that mean "a person should look": a message sits in a dead-letter
+# queue, a debounce execution failed (its batch is parked), a function errors
+# or is throttled, the webhook answers 5xx. And one dashboard for the rest.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+
+  create_topic  = var.alarm_email != null
+  alarm_actions = concat(aws_sns_topic.alarms[*].arn, var.alarm_actions)
+  # Every alarm of this module is named "<name_prefix>-...": the topic and key grant CloudWatch
+  # only for those.
+  alarm_arn_pattern = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name_prefix}-*"
+}
+
+# --- optional e-mail notification: a topic encrypted with its own key -------
+
+data "aws_iam_policy_document" "alarm_key" {
+  #checkov:skip=CKV_AWS_109:This is a KMS key policy: "*" is the key itself, and the account root statement is the standard one that lets IAM policies govern the key.
+  #checkov:skip=CKV_AWS_111:This is a KMS key policy: "*" is the key itself; CloudWatch's use of it is limited to this account's alarms by SourceAccount/SourceArn conditions.
+  #checkov:skip=CKV_AWS_356:This is a KMS key policy, where the only valid resource is "*" (the key the policy is attached to).
+  count = local.create_topic ? 1 : 0
+
+  # Key policies name the key itself as "*".
+  statement {
+    sid       = "AccountAdministersKey"
+    effect    = "Allow"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  # CloudWatch cannot publish to an encrypted topic without these.
+  statement {
+    sid       = "CloudWatchAlarmsUseKey"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.alarm_arn_pattern]
+    }
+  }
+}
+
+resource "aws_kms_key" "alarms" {
+  count = local.create_topic ? 1 : 0
+
+  description             = "Encrypts the ${var.name_prefix} alarm topic."
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alarm_key[0].json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "alarms" {
+  count = local.create_topic ? 1 : 0
+
+  name          = "alias/${var.name_prefix}-alarms"
+  target_key_id = aws_kms_key.alarms[0].key_id
+}
+
+resource "aws_sns_topic" "alarms" {
+  count = local.create_topic ? 1 : 0
+
+  name              = "${var.name_prefix}-alarms"
+  kms_master_key_id = aws_kms_key.alarms[0].arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "alarm_topic" {
+  count = local.create_topic ? 1 : 0
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.alarm_arn_pattern]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  count = local.create_topic ? 1 : 0
+
+  arn    = aws_sns_topic.alarms[0].arn
+  policy = data.aws_iam_policy_document.alarm_topic[0].json
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count = local.create_topic ? 1 : 0
+
+  topic_arn = aws_sns_topic.alarms[0].arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+# --- alarms ------------------------------------------------------------------
+
+resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
+  for_each = var.dlq_names
+
+  alarm_name          = "${var.name_prefix}-${each.key}-dlq-not-empty"
+  alarm_description   = "A message is in the ${each.value} dead-letter queue: it failed every retry. Inspect it, fix the cause, redrive it."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "executions_failed" {
+  alarm_name          = "${var.name_prefix}-executions-failed"
+  alarm_description   = "A debounce execution failed: its batch could not be delivered after every retry (see the state machine's log group and the failed-batch queue)."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionsFailed"
+  dimensions          = { StateMachineArn = var.state_machine_arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
+  for_each = var.function_names
+
+  alarm_name          = "${var.name_prefix}-${each.key}-errors"
+  alarm_description   = "${each.value} raised errors (see its log group; correlation_id names the conversation)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
+  for_each = var.function_names
+
+  alarm_name          = "${var.name_prefix}-${each.key}-throttles"
+  alarm_description   = "${each.value} was throttled: raise its concurrency or the account limit."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_5xx" {
+  alarm_name          = "${var.name_prefix}-api-5xx"
+  alarm_description   = "The webhook answered 5xx: providers retry, but messages may be late or lost if it persists."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5xx"
+  dimensions          = { ApiId = var.api_id }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.api_5xx_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# --- dashboard -----------------------------------------------------------------
+
+locals {
+  widgets = [
+    {
+      title   = "Messages (EMF)"
+      metrics = [for name in ["MessagesReceived", "DuplicatesDropped", "BatchesDispatched", "SendFailures"] : [var.metrics_namespace, name, "service", var.service_name, { stat = "Sum" }]]
+    },
+    {
+      title = "Batch size and wait after the last message (EMF)"
+      metrics = [
+        [var.metrics_namespace, "BatchSize", "service", var.service_name, { stat = "Average" }],
+        [var.metrics_namespace, "WaitedSeconds", "service", var.service_name, { stat = "p50" }],
+        [var.metrics_namespace, "WaitedSeconds", "service", var.service_name, { stat = "p99" }],
+      ]
+    },
+    {
+      title   = "Lambda invocations and errors"
+      metrics = flatten([for label, name in var.function_names : [["AWS/Lambda", "Invocations", "FunctionName", name, { stat = "Sum" }], ["AWS/Lambda", "Errors", "FunctionName", name, { stat = "Sum" }], ["AWS/Lambda", "Throttles", "FunctionName", name, { stat = "Sum" }]]])
+    },
+    {
+      title   = "Lambda duration p99"
+      metrics = [for label, name in var.function_names : ["AWS/Lambda", "Duration", "FunctionName", name, { stat = "p99" }]]
+    },
+    {
+      title   = "Debounce executions"
+      metrics = [for name in ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"] : ["AWS/States", name, "StateMachineArn", var.state_machine_arn, { stat = "Sum" }]]
+    },
+    {
+      title   = "Webhook API"
+      metrics = [for name in ["Count", "4xx", "5xx"] : ["AWS/ApiGateway", name, "ApiId", var.api_id, { stat = "Sum" }]]
+    },
+    {
+      title   = "Dead-letter queues"
+      metrics = [for label, name in var.dlq_names : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name, { stat = "Maximum" }]]
+    },
+    {
+      title = "DynamoDB"
+      metrics = [
+        ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", var.table_name, { stat = "Sum" }],
+        ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", var.table_name, { stat = "Sum" }],
+        ["AWS/DynamoDB", "ThrottledRequests", "TableName", var.table_name, { stat = "Sum" }],
+      ]
+    },
+  ]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name_prefix
+  dashboard_body = jsonencode({
+    widgets = [
+      for index, widget in local.widgets : {
+        type   = "metric"
+        x      = (index % 2) * 12
+        y      = floor(index / 2) * 6
+        width  = 12
+        height = 6
+        properties = {
+          title   = widget.title
+          region  = local.region
+          view    = "timeSeries"
+          stacked = false
+          period  = 60
+          metrics = widget.metrics
+        }
+      }
+    ]
+  })
+}
