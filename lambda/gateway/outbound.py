@@ -82,15 +82,15 @@ def split_text(text: str, limit: int | None) -> list[str]:
 
     Each cut is made at the last line break that fits; failing that, the last sentence end
     (. ! ? … followed by whitespace); failing that, the last whitespace; failing that, a hard cut.
-    The whitespace at a cut is dropped; nothing else is lost or reordered. A text that fits is
-    returned unchanged.
+    The whitespace at a cut (and around a text that has to be split) is dropped; nothing else is
+    lost or reordered. A text that fits is returned unchanged.
     """
     if limit is None or text_units(text) <= limit:
         return [text]
     if limit < 2:
         raise ValueError("limit must be at least 2")
     parts: list[str] = []
-    rest = text
+    rest = text.strip()
     while text_units(rest) > limit:
         window = _fitting_prefix(rest, limit)
         cut = _cut(rest, len(window))

@@ -1,0 +1,103 @@
+"""PROVIDERS_MAP, SECRETS_PARAMETERS_MAP and APP_SECRETS_JSON: parsed at cold start, read once, never shown."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from gateway.errors import ConfigError
+from gateway.secrets import CredentialStore, SecretsError
+from gateway.settings import PROVIDER_NAMES, SenderSettings, WebhookSettings
+
+WEBHOOK_ENV = {"TABLE_NAME": "t", "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:s",
+               "PROCESSING_LAMBDAS_MAP": '{"a": "fa", "b": "fb"}'}
+SENDER_ENV = {"API_URLS_MAP": '{"a": "https://example.test/send"}'}
+
+
+@pytest.mark.parametrize("cls,env", [(WebhookSettings, WEBHOOK_ENV), (SenderSettings, SENDER_ENV)])
+def test_providers_map_defaults_to_zapi_and_validates_names(cls, env):
+    settings = cls.from_env({**env, "PROVIDERS_MAP": json.dumps({"a": "telegram"})})
+    assert settings.provider_for("a") == "telegram"
+    assert settings.provider_for("b") == "zapi"
+    assert cls.from_env(env).providers == {}
+    with pytest.raises(ConfigError, match=r"PROVIDERS_MAP\['a'\] must be one of zapi, whatsapp_cloud"):
+        cls.from_env({**env, "PROVIDERS_MAP": '{"a": "whatsapp"}'})
+    with pytest.raises(ConfigError, match="PROVIDERS_MAP is not valid JSON"):
+        cls.from_env({**env, "PROVIDERS_MAP": "{a: zapi}"})
+
+
+def test_every_provider_name_is_accepted():
+    env = {**WEBHOOK_ENV, "PROVIDERS_MAP": json.dumps({f"app{i}": n for i, n in enumerate(PROVIDER_NAMES)})}
+    assert set(WebhookSettings.from_env(env).providers.values()) == set(PROVIDER_NAMES)
+
+
+def test_app_secrets_json_is_validated_without_echoing_values():
+    with pytest.raises(ConfigError, match="APP_SECRETS_JSON") as caught:
+        WebhookSettings.from_env({**WEBHOOK_ENV, "APP_SECRETS_JSON": '{"a": {"app_secret": 5, "x": "hunter2"}}'})
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(ConfigError, match="APP_SECRETS_JSON is not valid JSON") as caught:
+        WebhookSettings.from_env({**WEBHOOK_ENV, "APP_SECRETS_JSON": '{"a": {"app_secret": hunter2}}'})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_secrets_do_not_appear_in_the_settings_repr():
+    settings = SenderSettings.from_env({**SENDER_ENV, "APP_SECRETS_JSON": '{"a": {"bot_token": "hunter2"}}',
+                                        "CLIENT_TOKENS_MAP": '{"a": "zapi-tok"}'})
+    assert "hunter2" not in repr(settings) and "zapi-tok" not in repr(settings)
+
+
+def test_local_secrets_merge_with_the_client_token_shortcut():
+    settings = SenderSettings.from_env({**SENDER_ENV, "CLIENT_TOKENS_MAP": '{"a": "ct"}',
+                                        "APP_SECRETS_JSON": '{"a": {"webhook_token": "wt"}}'})
+    store = CredentialStore(settings)
+    assert dict(store.secrets("a")) == {"client_token": "ct", "webhook_token": "wt"}
+    assert store.client_token("a") == "ct"
+    assert dict(store.secrets("nobody")) == {}
+
+
+@mock_aws
+def test_ssm_parameters_are_read_once_and_cached():
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name="/debouncer/a/secrets", Type="SecureString",
+                      Value=json.dumps({"app_secret": "from-ssm", "access_token": "tok"}))
+    ssm.put_parameter(Name="/debouncer/a/client-token", Type="SecureString", Value="zapi-ct")
+    settings = WebhookSettings.from_env({
+        **WEBHOOK_ENV,
+        "SECRETS_PARAMETERS_MAP": '{"a": "/debouncer/a/secrets", "b": "/debouncer/b/missing"}',
+        "APP_SECRETS_JSON": '{"a": {"app_secret": "local", "verify_token": "v"}}',
+    })
+    store = CredentialStore(settings)
+    assert dict(store.secrets("a")) == {"app_secret": "from-ssm", "access_token": "tok", "verify_token": "v"}
+    ssm.put_parameter(Name="/debouncer/a/secrets", Type="SecureString", Value='{"app_secret": "rotated"}',
+                      Overwrite=True)
+    assert store.secrets("a")["app_secret"] == "from-ssm"  # once per cold start
+    assert CredentialStore(settings).secrets("a")["app_secret"] == "rotated"  # the next cold start
+
+    with pytest.raises(SecretsError, match="/debouncer/b/missing could not be read: ParameterNotFound"):
+        store.secrets("b")
+    ssm.put_parameter(Name="/debouncer/b/missing", Type="SecureString", Value='{"secret_token": "t"}')
+    assert store.secrets("b") == {"secret_token": "t"}  # a failure is not cached
+
+
+@mock_aws
+def test_a_malformed_parameter_is_an_error_that_does_not_show_its_value():
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name="/p/plain", Type="SecureString", Value="hunter2")
+    ssm.put_parameter(Name="/p/nested", Type="SecureString", Value='{"app_secret": {"v": "hunter2"}}')
+    settings = SenderSettings.from_env({**SENDER_ENV, "SECRETS_PARAMETERS_MAP": '{"a": "/p/plain", "b": "/p/nested"}'})
+    store = CredentialStore(settings)
+    for app in ("a", "b"):
+        with pytest.raises(SecretsError) as caught:
+            store.secrets(app)
+        assert "hunter2" not in str(caught.value)
+
+
+@mock_aws
+def test_client_token_parameters_still_work_as_the_zapi_shortcut():
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/debouncer/a/client-token", Type="SecureString", Value="zapi-ct")
+    settings = SenderSettings.from_env({**SENDER_ENV, "CLIENT_TOKEN_PARAMETERS_MAP": '{"a": "/debouncer/a/client-token"}'})
+    assert CredentialStore(settings).client_token("a") == "zapi-ct"
