@@ -34,6 +34,14 @@ locals {
     "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(name, "/")}"
   ])
 
+  # Per-app secrets objects (webhook secrets and outbound credentials), read by post_message and
+  # send_message_api; send_message_api also reads the Z-API client-token parameters.
+  secrets_parameter_arns = distinct([
+    for name in values(var.secrets_parameters) :
+    "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(name, "/")}"
+  ])
+  sender_parameter_arns = distinct(concat(local.client_token_parameter_arns, local.secrets_parameter_arns))
+
   common_environment = {
     POWERTOOLS_SERVICE_NAME      = "debouncer"
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
@@ -167,6 +175,34 @@ data "aws_iam_policy_document" "post_message" {
       ]
     }
   }
+
+  dynamic "statement" {
+    for_each = length(local.secrets_parameter_arns) > 0 ? [local.secrets_parameter_arns] : []
+
+    content {
+      sid       = "ReadAppSecrets"
+      effect    = "Allow"
+      actions   = ["ssm:GetParameter"]
+      resources = statement.value
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.client_token_kms_key_arn == null || length(local.secrets_parameter_arns) == 0 ? [] : [var.client_token_kms_key_arn]
+
+    content {
+      sid       = "DecryptAppSecrets"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${local.region}.amazonaws.com"]
+      }
+    }
+  }
 }
 
 module "post_message_lambda" {
@@ -189,6 +225,8 @@ module "post_message_lambda" {
     WORKFLOW_TYPE          = var.workflow_type
     DEBOUNCE_SECONDS       = tostring(var.debounce_seconds)
     PROCESSING_LAMBDAS_MAP = jsonencode(var.processing_lambdas_map)
+    PROVIDERS_MAP          = jsonencode(var.providers_map)
+    SECRETS_PARAMETERS_MAP = jsonencode(var.secrets_parameters)
   })
 }
 
@@ -220,10 +258,10 @@ data "aws_iam_policy_document" "send_message_api" {
   }
 
   dynamic "statement" {
-    for_each = length(local.client_token_parameter_arns) > 0 ? [local.client_token_parameter_arns] : []
+    for_each = length(local.sender_parameter_arns) > 0 ? [local.sender_parameter_arns] : []
 
     content {
-      sid       = "ReadClientTokens"
+      sid       = "ReadAppCredentials"
       effect    = "Allow"
       actions   = ["ssm:GetParameter"]
       resources = statement.value
@@ -265,6 +303,8 @@ module "send_message_api_lambda" {
   environment = merge(local.common_environment, {
     API_URLS_MAP                = jsonencode(var.api_urls_map)
     CLIENT_TOKEN_PARAMETERS_MAP = jsonencode(var.client_token_parameters)
+    PROVIDERS_MAP               = jsonencode(var.providers_map)
+    SECRETS_PARAMETERS_MAP      = jsonencode(var.secrets_parameters)
     HTTP_TIMEOUT_SECONDS        = tostring(var.http_timeout_seconds)
   })
 }

@@ -64,8 +64,30 @@ variable "client_token_parameters" {
 
 variable "client_token_kms_key_arn" {
   type        = string
-  description = "ARN of the customer managed KMS key that encrypts the client-token parameters, if any. null: they use the AWS managed aws/ssm key and no kms:Decrypt grant is needed."
+  description = "ARN of the customer managed KMS key that encrypts the client-token and secrets_parameters parameters, if any. null: they use the AWS managed aws/ssm key and no kms:Decrypt grant is needed."
   default     = null
+}
+
+variable "providers_map" {
+  type        = map(string)
+  description = "app_id => messaging provider of that app: zapi, whatsapp_cloud, telegram, evolution, twilio or generic. An app that is absent uses zapi."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.providers_map) : contains(["zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic"], v)])
+    error_message = "Every providers_map value must be one of zapi, whatsapp_cloud, telegram, evolution, twilio, generic."
+  }
+}
+
+variable "secrets_parameters" {
+  type        = map(string)
+  description = "app_id => name of the SSM SecureString parameter holding that app's secrets as a JSON object (webhook secrets and outbound credentials; see README, Providers and authentication). Only the names are in Terraform; the values are set out of band."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.secrets_parameters) : startswith(v, "/")])
+    error_message = "secrets_parameters values must be SSM parameter names starting with '/'."
+  }
 }
 
 variable "lambda_runtime" {

@@ -59,6 +59,8 @@ LAMBDA_CONTRACT = {
             "WORKFLOW_TYPE",
             "DEBOUNCE_SECONDS",
             "PROCESSING_LAMBDAS_MAP",
+            "PROVIDERS_MAP",
+            "SECRETS_PARAMETERS_MAP",
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
             "LOG_LEVEL",
@@ -80,6 +82,8 @@ LAMBDA_CONTRACT = {
         {
             "API_URLS_MAP",
             "CLIENT_TOKEN_PARAMETERS_MAP",
+            "PROVIDERS_MAP",
+            "SECRETS_PARAMETERS_MAP",
             "HTTP_TIMEOUT_SECONDS",
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
