@@ -257,6 +257,22 @@ data "aws_iam_policy_document" "send_message_api" {
     resources = [module.sqs.queue_arn]
   }
 
+  # Retry backoff: a failed reply's visibility timeout grows with its receive count.
+  statement {
+    sid       = "BackOffFailedReplies"
+    effect    = "Allow"
+    actions   = ["sqs:ChangeMessageVisibility"]
+    resources = [module.sqs.queue_arn]
+  }
+
+  # A reply that can never be sent (4xx, malformed, no URL) is dead-lettered without retries.
+  statement {
+    sid       = "DeadLetterUnsendableReplies"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.sqs.dlq_arn]
+  }
+
   dynamic "statement" {
     for_each = length(local.sender_parameter_arns) > 0 ? [local.sender_parameter_arns] : []
 
@@ -306,7 +322,78 @@ module "send_message_api_lambda" {
     PROVIDERS_MAP               = jsonencode(var.providers_map)
     SECRETS_PARAMETERS_MAP      = jsonencode(var.secrets_parameters)
     HTTP_TIMEOUT_SECONDS        = tostring(var.http_timeout_seconds)
+    SEND_QUEUE_URL              = module.sqs.queue_url
+    SEND_DLQ_URL                = module.sqs.dlq_url
+    SEND_RETRY_BASE_SECONDS     = tostring(var.send_retry_base_seconds)
   })
+}
+
+# --- sweeper: every minute, re-arm conversations whose timer was lost --------
+# (a StartExecution that failed after the message was stored, an execution that
+# died with its batch claimed). It reads only the sparse index pending_by_due.
+
+data "aws_iam_policy_document" "sweeper" {
+  statement {
+    sid       = "QueryOverdueConversations"
+    effect    = "Allow"
+    actions   = ["dynamodb:Query"]
+    resources = ["${module.dynamodb.table_arn}/index/pending_by_due"]
+  }
+
+  statement {
+    sid       = "ReadConversation"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem"]
+    resources = [module.dynamodb.table_arn]
+  }
+
+  statement {
+    sid       = "RearmDebounceExecution"
+    effect    = "Allow"
+    actions   = ["states:StartExecution"]
+    resources = [module.step_functions.state_machine_arn]
+  }
+}
+
+module "sweeper_lambda" {
+  source = "./modules/lambda"
+
+  function_name      = "${var.name_prefix}-sweeper"
+  handler            = "sweeper.handler.lambda_handler"
+  runtime            = var.lambda_runtime
+  filename           = data.archive_file.lambda_package.output_path
+  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  timeout            = 120
+  memory_size        = var.lambda_memory_mb
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = var.logs_kms_key_arn
+  policy_json        = data.aws_iam_policy_document.sweeper.json
+
+  environment = merge(local.common_environment, {
+    TABLE_NAME          = module.dynamodb.table_name
+    STATE_MACHINE_ARN   = module.step_functions.state_machine_arn
+    SWEEP_GRACE_SECONDS = tostring(var.sweep_grace_seconds)
+    BATCH_LEASE_SECONDS = tostring(var.batch_lease_seconds)
+  })
+}
+
+resource "aws_cloudwatch_event_rule" "sweeper" {
+  name                = "${var.name_prefix}-sweeper"
+  description         = "Re-arm debounce conversations whose timer was lost."
+  schedule_expression = "rate(1 minute)"
+}
+
+resource "aws_cloudwatch_event_target" "sweeper" {
+  rule = aws_cloudwatch_event_rule.sweeper.name
+  arn  = module.sweeper_lambda.function_arn
+}
+
+resource "aws_lambda_permission" "sweeper_schedule" {
+  statement_id  = "AllowEventBridgeSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = module.sweeper_lambda.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweeper.arn
 }
 
 # In the root module, not modules/sqs: the function's policy needs the queue

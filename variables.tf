@@ -308,3 +308,25 @@ variable "batch_lease_seconds" {
     error_message = "batch_lease_seconds must be between 60 and 86400."
   }
 }
+
+variable "sweep_grace_seconds" {
+  description = "How long past its due time a conversation may stay undispatched before the sweeper re-arms it."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.sweep_grace_seconds >= 0 && var.sweep_grace_seconds <= 3600
+    error_message = "sweep_grace_seconds must be between 0 and 3600."
+  }
+}
+
+variable "send_retry_base_seconds" {
+  description = "First retry delay of a reply whose send failed transiently (timeout, 5xx, 429); doubles per receive, capped at 900 s."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.send_retry_base_seconds >= 0 && var.send_retry_base_seconds <= 900
+    error_message = "send_retry_base_seconds must be between 0 and 900."
+  }
+}

@@ -7,7 +7,7 @@ import json
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from . import metrics
+from . import aws, metrics
 from .errors import SendError
 from .log import clear_correlation, correlate, get_logger, mask_phone
 from .models import conversation_id
@@ -16,6 +16,14 @@ from .secrets import CredentialStore, SecretsError
 from .settings import SenderSettings
 
 logger = get_logger("send_message_api")
+
+
+MAX_BACKOFF_SECONDS = 900
+
+
+def backoff_seconds(receive_count: int, base_seconds: float) -> int:
+    """Visibility timeout before the next attempt: base × 2^(receives−1), capped at 15 minutes."""
+    return int(min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** max(0, receive_count - 1)))
 
 
 class InvalidReply(ValueError):
@@ -30,10 +38,43 @@ class ReplySender:
     def handle(self, event: dict, context=None) -> dict:
         """An SQS event in; the partial batch response (``batchItemFailures``) out."""
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(event=event, record_handler=self.send_record,
+        response = process_partial_response(event=event, record_handler=self.judge_record,
                                             processor=processor, context=context)
         metrics.send_failed(len(response.get("batchItemFailures") or []))
         return response
+
+    def judge_record(self, record: SQSRecord) -> int | None:
+        """Send one record. A failure that can pass (timeout, 5xx, 429) fails the record, later by an
+        exponential backoff; one that cannot (a malformed record, an app with no URL, another 4xx)
+        goes straight to the dead-letter queue instead of being retried."""
+        try:
+            return self.send_record(record)
+        except (InvalidReply, SendError) as exc:
+            if isinstance(exc, SendError) and exc.retryable:
+                self._back_off(record)
+                raise
+            if not self.settings.send_dlq_url:
+                raise  # no DLQ configured here: SQS retries it and dead-letters it after maxReceiveCount
+            aws.client("sqs").send_message(
+                QueueUrl=self.settings.send_dlq_url,
+                MessageBody=record.body,
+                MessageAttributes={"error": {"DataType": "String", "StringValue": str(exc)[:256] or "invalid"}},
+            )
+            logger.error("reply dead-lettered without retry",
+                         extra={"message_id": record.message_id, "error": str(exc)[:120]})
+            return None
+
+    def _back_off(self, record: SQSRecord) -> None:
+        if not self.settings.send_queue_url:
+            return
+        receives = int(record.attributes.approximate_receive_count or 1)
+        delay = backoff_seconds(receives, self.settings.retry_base_seconds)
+        try:
+            aws.client("sqs").change_message_visibility(
+                QueueUrl=self.settings.send_queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+            )
+        except Exception as exc:  # noqa: BLE001 - the queue's own visibility timeout still applies
+            logger.warning("backoff not set", extra={"message_id": record.message_id, "error": type(exc).__name__})
 
     def send_record(self, record: SQSRecord) -> int:
         clear_correlation(logger)

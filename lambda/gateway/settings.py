@@ -229,6 +229,9 @@ class SenderSettings:
     providers: dict[str, str] = field(default_factory=dict)  # app_id -> provider (PROVIDERS_MAP)
     secrets_parameters: dict[str, str] = field(default_factory=dict)  # app_id -> SSM SecureString name
     app_secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  # local runs only
+    send_queue_url: str = ""  # SEND_QUEUE_URL: for the retry backoff (ChangeMessageVisibility)
+    send_dlq_url: str = ""  # SEND_DLQ_URL: a reply that can never be sent goes here without retries
+    retry_base_seconds: float = 30  # SEND_RETRY_BASE_SECONDS
 
     def provider_for(self, app_id: str) -> str:
         return self.providers.get(app_id, DEFAULT_PROVIDER)
@@ -248,7 +251,35 @@ class SenderSettings:
             providers=_providers(env),
             secrets_parameters=_json_map(env, "SECRETS_PARAMETERS_MAP", required=False),
             app_secrets=_app_secrets(env),
+            send_queue_url=env.get("SEND_QUEUE_URL", "").strip(),
+            send_dlq_url=env.get("SEND_DLQ_URL", "").strip(),
+            retry_base_seconds=_number(env, "SEND_RETRY_BASE_SECONDS", 30, 0, 900),
         )
+
+
+@dataclass(frozen=True)
+class SweeperSettings:
+    """sweeper."""
+
+    table_name: str
+    state_machine_arn: str
+    grace_seconds: float
+    batch_lease_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "SweeperSettings":
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
+            grace_seconds=_number(env, "SWEEP_GRACE_SECONDS", 60, 0, 3600),
+            batch_lease_seconds=_number(env, "BATCH_LEASE_SECONDS", 300, 1, 86400),
+        )
+
+
+@cache
+def sweeper_settings() -> SweeperSettings:
+    return SweeperSettings.from_env()
 
 
 @cache
@@ -268,5 +299,5 @@ def sender_settings() -> SenderSettings:
 
 def reset() -> None:
     """Forget the cached settings (tests; a new cold start)."""
-    for loader in (webhook_settings, processor_settings, sender_settings):
+    for loader in (webhook_settings, processor_settings, sender_settings, sweeper_settings):
         loader.cache_clear()

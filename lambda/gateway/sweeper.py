@@ -1,0 +1,109 @@
+"""The sweeper: re-arms conversations whose timer was lost (a StartExecution that failed, an
+execution that died, a batch claimed but never delivered). Runs every minute from EventBridge.
+
+It reads only the sparse index ``pending_by_due``: a conversation is in it while it has pending
+messages (``due_at`` = when they should have been dispatched) or an undelivered batch (``due_at`` =
+its delivery deadline), and leaves it when its last batch is delivered.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import aws
+from .conversations import SWEEP_BUCKETS, ConversationState, ConversationStore
+from .log import get_logger
+from .models import conversation_id
+from .scheduler import Scheduler
+
+INDEX_NAME = "pending_by_due"
+
+logger = get_logger("sweeper")
+_deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class Rearm:
+    seq: int  # the sequence number the new execution is started for
+    reason: str
+
+
+def rearm_decision(state: ConversationState, *, now: float, due_at: float, grace_seconds: float,
+                   lease_seconds: float) -> Rearm | None:
+    """Pure: does this conversation need a new execution, and for which sequence number?"""
+    if due_at > now - grace_seconds:
+        return None  # its own timer still has time
+    if state.batch_in_flight and state.last_batch:
+        claimed_at = int(state.last_batch.get("claimed_at", 0))
+        if claimed_at > now - lease_seconds:
+            return None  # being delivered, or retried by its execution
+        if state.pending == 0:
+            # Redeliver through the execution that owns the claim (a flush may have claimed past it).
+            owner = int(state.last_batch.get("claimed_by", state.last_batch["last_seq"]))
+            return Rearm(owner, "undelivered batch")
+        return Rearm(state.seq, "undelivered batch and pending messages")
+    if state.pending > 0:
+        return Rearm(state.seq, "overdue pending messages")
+    return None
+
+
+class Sweeper:
+    def __init__(self, table_name: str, state_machine_arn: str, *, grace_seconds: float = 60,
+                 lease_seconds: float = 900, clock=time.time, store: ConversationStore | None = None,
+                 scheduler: Scheduler | None = None):
+        self.table_name = table_name
+        self.grace_seconds = grace_seconds
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self.store = store or ConversationStore(table_name, clock=clock, lease_seconds=lease_seconds)
+        self.scheduler = scheduler or Scheduler(state_machine_arn)
+
+    def overdue(self):
+        """(app_id, sender, due_at) of every conversation in the index whose due_at has passed the grace."""
+        cutoff = int(self.clock() - self.grace_seconds)
+        for bucket in range(SWEEP_BUCKETS):
+            kwargs = {
+                "TableName": self.table_name,
+                "IndexName": INDEX_NAME,
+                "KeyConditionExpression": "sweep_bucket = :b AND due_at <= :cutoff",
+                "ExpressionAttributeValues": {":b": {"S": f"B{bucket:02d}"}, ":cutoff": {"N": str(cutoff)}},
+            }
+            while True:
+                page = aws.client("dynamodb").query(**kwargs)
+                for raw in page.get("Items", []):
+                    item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
+                    if "app_id" in item and "sender" in item:
+                        yield str(item["app_id"]), str(item["sender"]), float(item["due_at"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def sweep(self) -> dict:
+        counts = {"overdue": 0, "rearmed": 0, "failed": 0}
+        now = self.clock()
+        for app_id, sender, due_at in self.overdue():
+            counts["overdue"] += 1
+            state = self.store.get(app_id, sender)  # the index is eventually consistent: re-read
+            if state is None:
+                continue
+            decision = rearm_decision(state, now=now, due_at=due_at, grace_seconds=self.grace_seconds,
+                                      lease_seconds=self.lease_seconds)
+            if decision is None:
+                continue
+            log = {"app_id": app_id, "conversation": conversation_id(app_id, sender), "seq": decision.seq,
+                   "reason": decision.reason}
+            try:
+                # One re-arm per conversation and minute at most; the claim makes extra ones harmless.
+                self.scheduler.start(app_id, sender, decision.seq, now, suffix=f"-sweep{int(now) // 60}")
+            except (ClientError, BotoCoreError) as exc:
+                counts["failed"] += 1
+                logger.error("re-arm failed", extra={**log, "error": type(exc).__name__})
+                continue
+            counts["rearmed"] += 1
+            logger.warning("conversation re-armed", extra=log)
+        logger.info("sweep done", extra=counts)
+        return counts
