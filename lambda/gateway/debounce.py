@@ -26,7 +26,7 @@ from typing import Sequence
 
 MODES = ("fixed", "adaptive")
 RHYTHM_WINDOW = 8  # typing gaps the adaptive rule looks at; the store keeps RHYTHM_WINDOW + 1 arrivals
-ADAPTIVE_FACTOR = 2.0
+ADAPTIVE_FACTOR = 2.5  # chosen with util/bench_debounce.py: see README "Adaptive debounce"
 DEFAULT_MAX_WAIT_SECONDS = 60.0
 
 

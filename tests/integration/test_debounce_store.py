@@ -7,7 +7,7 @@ import pytest
 from moto import mock_aws
 
 from gateway.conversations import RECENT_ARRIVALS_KEPT, ConversationStore
-from gateway.debounce import DebouncePolicy
+from gateway.debounce import ADAPTIVE_FACTOR, DebouncePolicy
 from gateway.models import InboundMessage
 from util import local_aws
 
@@ -62,15 +62,15 @@ def test_the_append_and_the_dispatcher_see_the_same_burst(store, clock):
     assert appended.burst.gaps == (3, 4.5)
     assert appended.gaps_ms == (3000, 4500)
     assert (appended.burst.messages, appended.burst.bytes) == (3, 12)
-    assert due.at == T0 + 7.5 + 2 * 3.75  # median gap 3.75 s, doubled
+    assert due.at == T0 + 7.5 + ADAPTIVE_FACTOR * 3.75  # the median gap, stretched
 
 
 def test_a_timer_is_told_to_wait_until_the_rule_says_and_then_claims(store, clock):
     policy = DebouncePolicy(quiet_seconds=10, mode="adaptive", min_quiet_seconds=2, max_quiet_seconds=30)
     send(store, clock, policy, at=T0)
-    _, due = send(store, clock, policy, at=T0 + 12)
-    assert due.at == T0 + 12 + 24  # a slow typer: 12 s gaps, a 24 s wait
-    clock.now = T0 + 12 + 10  # a fixed 10 s timer would have fired here
+    _, due = send(store, clock, policy, at=T0 + 10)
+    assert due.at == T0 + 10 + 25  # a slow typer: 10 s gaps, a 25 s wait
+    clock.now = T0 + 10 + 10  # a fixed 10 s timer would have fired here
     outcome = store.claim(APP, PHONE, 2, policy=policy)
     assert outcome.status == "not_due" and outcome.due.at == due.at
     assert store.get(APP, PHONE).claimed_seq == 0
@@ -157,8 +157,8 @@ def test_the_senders_rhythm_outlives_the_claim_and_is_kept_short(store, clock):
     policy = DebouncePolicy(quiet_seconds=10, mode="adaptive", min_quiet_seconds=2, max_quiet_seconds=30,
                             max_wait_seconds=600)
     for i in range(12):
-        send(store, clock, policy, at=T0 + 12 * i)  # a slow typer, all in one burst
-    clock.now = T0 + 12 * 11 + 24
+        send(store, clock, policy, at=T0 + 10 * i)  # a slow typer, all in one burst
+    clock.now = T0 + 10 * 11 + 25
     outcome = store.claim(APP, PHONE, 12, policy=policy)
     assert outcome.status == "claimed"
     state = store.get(APP, PHONE)
@@ -166,7 +166,7 @@ def test_the_senders_rhythm_outlives_the_claim_and_is_kept_short(store, clock):
     # the first message of the next request already waits like a slow typer
     appended, due = send(store, clock, policy, at=T0 + 500)
     assert appended.burst.messages == 1 and appended.burst.started_at == T0 + 500
-    assert due.at == T0 + 500 + 24
+    assert due.at == T0 + 500 + 25
 
 
 def test_the_rhythm_survives_sealing_the_burst_into_chunks(store, clock):
@@ -180,7 +180,7 @@ def test_the_rhythm_survives_sealing_the_burst_into_chunks(store, clock):
     assert len(state.recent_at_ms) <= RECENT_ARRIVALS_KEPT + 20
     assert appended.burst.started_at == T0 and appended.burst.messages == 40
     assert appended.burst.bytes == 40 * 4000
-    assert due.at == T0 + 3 * 39 + 6  # still the 3 s rhythm
+    assert due.at == T0 + 3 * 39 + ADAPTIVE_FACTOR * 3  # still the 3 s rhythm
     clock.now = due.at
     outcome = store.claim(APP, PHONE, 40, policy=policy)
     assert delivered_texts(store, outcome.batch) == [text] * 40

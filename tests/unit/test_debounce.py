@@ -63,7 +63,7 @@ def test_a_message_after_the_cap_fires_at_once():
 
 def test_the_cap_bounds_the_adaptive_wait_too():
     policy = DebouncePolicy(quiet_seconds=10, mode="adaptive", max_quiet_seconds=30, max_wait_seconds=20)
-    due = policy.due(burst_of([12, 12]))  # adaptive wait 24 s after T0 + 24 would be T0 + 48
+    due = policy.due(burst_of([12, 12]))  # adaptive wait 30 s after T0 + 24 would be T0 + 54
     assert (due.at, due.reason) == (T0 + 24, "max_wait")  # the cap (T0 + 20) passed with the last message
 
 
@@ -90,9 +90,9 @@ def test_max_bytes_flushes_at_once():
 def test_a_slow_typer_gets_a_longer_wait_than_a_fast_one():
     slow = ADAPTIVE.quiet_after([12, 11, 13])
     fast = ADAPTIVE.quiet_after([2, 2.5, 1.5])
-    assert slow == ADAPTIVE_FACTOR * 12 == 24
-    assert fast == ADAPTIVE_FACTOR * 2 == 4
-    assert ADAPTIVE.due(burst_of([12, 11, 13])).at - (T0 + 36) == slow
+    assert slow == ADAPTIVE_FACTOR * 12 == 30  # just at max_quiet_seconds
+    assert fast == ADAPTIVE_FACTOR * 2 == 5
+    assert ADAPTIVE.due(burst_of([12, 12])).at == T0 + 24 + slow
 
 
 def test_the_adaptive_wait_stays_inside_its_bounds():
@@ -107,27 +107,27 @@ def test_without_any_gap_the_adaptive_wait_is_the_quiet_period():
 
 
 def test_gaps_longer_than_max_quiet_are_request_boundaries_not_typing():
-    assert ADAPTIVE.quiet_after([2, 2, 300, 2]) == 4
+    assert ADAPTIVE.quiet_after([2, 2, 300, 2]) == ADAPTIVE_FACTOR * 2
     assert ADAPTIVE.quiet_after([45, 300]) == 10  # no typing gap left: the quiet period
 
 
 def test_the_median_shrugs_off_one_long_thinking_pause():
-    assert ADAPTIVE.quiet_after([2, 2, 25, 2, 2]) == 4
+    assert ADAPTIVE.quiet_after([2, 2, 25, 2, 2]) == ADAPTIVE_FACTOR * 2
 
 
 def test_only_the_last_window_of_gaps_counts():
     old_slow = [12] * 20
     recent_fast = [2] * RHYTHM_WINDOW
-    assert ADAPTIVE.quiet_after(old_slow + recent_fast) == 4
+    assert ADAPTIVE.quiet_after(old_slow + recent_fast) == ADAPTIVE_FACTOR * 2
 
 
 def test_the_history_before_the_burst_teaches_the_first_wait():
     """A slow typer's previous request sets the wait after the first message of the next one."""
-    history = (T0, T0 + 12, T0 + 24)  # the previous burst, 12 s gaps
+    history = (T0, T0 + 10, T0 + 20)  # the previous burst, 10 s gaps
     first_of_next = burst_of([], history=(*history, T0 + 200))  # 176 s later: a new request
     assert first_of_next.started_at == T0 + 200 and first_of_next.messages == 1
     due = ADAPTIVE.due(first_of_next)
-    assert due.at == T0 + 200 + 24
+    assert due.at == T0 + 200 + ADAPTIVE_FACTOR * 10
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1000, allow_nan=False), max_size=30))

@@ -15,6 +15,7 @@ BASE = {
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:m",
     "PROCESSING_LAMBDAS_MAP": json.dumps({"bot1": "f1", "bot2": "f2"}),
     "DEBOUNCE_SECONDS": "8",
+    "FAILED_BATCHES_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/failed-batches",
 }
 
 
