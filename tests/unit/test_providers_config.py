@@ -101,3 +101,18 @@ def test_client_token_parameters_still_work_as_the_zapi_shortcut():
         Name="/debouncer/a/client-token", Type="SecureString", Value="zapi-ct")
     settings = SenderSettings.from_env({**SENDER_ENV, "CLIENT_TOKEN_PARAMETERS_MAP": '{"a": "/debouncer/a/client-token"}'})
     assert CredentialStore(settings).client_token("a") == "zapi-ct"
+
+
+def test_parse_event_rebuilds_the_public_url_twilio_signs():
+    from helpers import API_DOMAIN, api_event
+
+    from gateway.webhook import parse_event
+
+    event = api_event({"a": 1}, query={"token": "t"})
+    assert parse_event(event).url == f"https://{API_DOMAIN}/webhook?token=t&appId=bot1"
+    del event["requestContext"]["domainName"]
+    event["headers"]["host"] = "hooks.example.com"
+    event["rawQueryString"] = ""
+    assert parse_event(event).url == "https://hooks.example.com/webhook"
+    del event["headers"]["host"]
+    assert parse_event(event).url == ""
