@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run demo test test-fast build deploy destroy clean
+.PHONY: help venv run demo test test-fast build deploy destroy clean bench bench-debounce plot-debounce
 
 help:
 	@echo "make run      - the whole gateway on this machine (moto), see README"
 	@echo "make demo     - with make run going: a burst from two senders, then what reached the outbox"
 	@echo "make test     - every test: unit, integration, end-to-end, Terraform checks"
+	@echo "make bench    - benchmarks that print figures (bench-debounce: the debounce policies on typing traces)"
 	@echo "make build    - build/package/ and build/lambda.zip for terraform"
 	@echo "make deploy   - build, then terraform init + apply"
 	@echo "make destroy  - terraform destroy"
@@ -35,6 +36,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+bench: bench-debounce
+
+# Replays synthetic typing traces through the debounce rule (simulated clock, no AWS): the README table.
+bench-debounce: $(STAMP)
+	$(PY) util/bench_debounce.py
+
+# Redraws docs/adaptive-wait.png from the rule.
+plot-debounce: $(STAMP)
+	$(PY) util/plot_debounce.py
 
 build: $(STAMP)
 	$(PY) util/build.py
