@@ -1,0 +1,146 @@
+"""Every failure has a path: faults injected into the real handlers on moto's executing state machine."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import boto3
+import pytest
+
+from conftest import World
+from faults import FaultInjector
+from helpers import api_event, response_json, zapi_text
+from util.local_aws import LambdaContext
+from util.redrive import redrive
+
+pytestmark = pytest.mark.e2e
+
+PHONE = "5544999999999"
+
+
+def wait_for(condition, timeout=30.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+@pytest.fixture
+def world2(monkeypatch):
+    monkeypatch.setenv("SWEEP_GRACE_SECONDS", "0")
+    monkeypatch.setenv("BATCH_LEASE_SECONDS", "3")
+    with World(monkeypatch, debounce_seconds=1) as world:
+        yield world
+
+
+def running(world):
+    return [e for e in world.executions() if e["status"] == "RUNNING"]
+
+
+def sweep(world):
+    from gateway.settings import sweeper_settings
+    from gateway.sweeper import Sweeper
+
+    s = sweeper_settings()
+    return Sweeper(s.table_name, s.state_machine_arn, grace_seconds=s.grace_seconds,
+                   lease_seconds=s.batch_lease_seconds).sweep()
+
+
+def test_a_throttled_store_answers_503_so_the_provider_retries_and_nothing_is_half_written(world2, monkeypatch):
+    faults = FaultInjector().add("dynamodb", "update_item", "ProvisionedThroughputExceededException", times=1)
+    faults.install(monkeypatch)
+    body = zapi_text(PHONE, "hello", "wamid.1")
+    response = world2.post(api_event(body))
+    assert response["statusCode"] == 503
+    assert response_json(response)["error"] == "store_unavailable"
+    assert world2.items() == [] and world2.executions() == []
+    retry = world2.post(api_event(body))  # the provider's retry
+    assert response_json(retry)["stored"] == 1
+    assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["hello"]
+
+
+def test_a_failed_start_execution_is_re_armed_by_the_sweeper(world2, monkeypatch):
+    faults = FaultInjector().add("stepfunctions", "start_execution", "ServiceUnavailable", times=1)
+    faults.install(monkeypatch)
+    response = world2.post(api_event(zapi_text(PHONE, "lost timer")))
+    assert response["statusCode"] == 200  # stored: the provider must not send it again
+    assert world2.executions() == []
+    time.sleep(2.1)  # past the due time
+    counts = sweep(world2)
+    assert counts["rearmed"] == 1
+    assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["lost timer"]
+    assert sweep(world2)["overdue"] == 0  # delivered: out of the index
+
+
+def test_a_failed_stop_execution_changes_nothing(world2, monkeypatch):
+    FaultInjector().add("stepfunctions", "stop_execution", "ThrottlingException", rate=1.0).install(monkeypatch)
+    for text in ["a", "b", "c"]:
+        world2.post(api_event(zapi_text(PHONE, text)))
+    assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
+    time.sleep(1.5)
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["a\nb\nc"]
+    assert {e["status"] for e in world2.executions()} == {"SUCCEEDED"}  # the superseded ones ended by themselves
+
+
+def test_a_crash_after_the_claim_is_retried_with_the_same_batch_id(world2, monkeypatch):
+    faults = FaultInjector().add("lambda", "invoke", "ServiceException", times=1)
+    faults.install(monkeypatch)
+    world2.post(api_event(zapi_text(PHONE, "once")))
+    assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
+    assert faults.injected[("lambda", "invoke")] == 1
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["once"]
+
+
+def test_a_batch_the_app_keeps_failing_is_parked_then_redriven_and_later_batches_go_on(world2):
+    world2.bot_failures["bot1"] = 4  # the first attempt and the state machine's 3 retries
+    world2.post(api_event(zapi_text(PHONE, "doomed")))
+    assert wait_for(lambda: not running(world2) and world2.executions(), timeout=40)
+    assert [e["status"] for e in world2.executions()] == ["FAILED"]
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    parked = sqs.receive_message(QueueUrl=world2.failed_batches_url, VisibilityTimeout=0).get("Messages", [])
+    assert len(parked) == 1
+    record = json.loads(parked[0]["Body"])
+    assert (record["first_seq"], record["last_seq"]) == (1, 1) and "bot crashed" in record["cause"]
+
+    world2.post(api_event(zapi_text(PHONE, "next")))  # the conversation is not blocked
+    assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["next"]
+
+    out = io.StringIO()
+    counts = redrive(world2.failed_batches_url, World.TABLE, World.BOT_FUNCTIONS, out=out)
+    assert counts == {"redriven": 1, "failed": 0, "listed": 0}
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["next", "doomed"]
+    assert world2.bot_events["bot1"][1]["batch_id"] == record["batch_id"]
+    assert redrive(world2.failed_batches_url, World.TABLE, World.BOT_FUNCTIONS, out=out)["redriven"] == 0
+
+
+def test_a_batch_whose_execution_died_after_the_claim_is_taken_over(world2, monkeypatch):
+    """The execution is stopped between claim and delivery (e.g. a StopExecution that raced)."""
+    dispatcher = world2.process_handler.dispatcher()
+    real_deliver = dispatcher.deliver
+    died = []
+
+    def die_once(batch, log):
+        if not died:
+            died.append(batch.batch_id)
+            sfn = boto3.client("stepfunctions", region_name="us-east-1")
+            for execution in running(world2):  # the execution is stopped mid-delivery: no retry
+                sfn.stop_execution(executionArn=execution["executionArn"])
+            raise RuntimeError("the execution died")
+        return real_deliver(batch, log)
+
+    monkeypatch.setattr(dispatcher, "deliver", die_once)
+    world2.post(api_event(zapi_text(PHONE, "orphan")))
+    assert wait_for(lambda: died and not running(world2))
+    assert world2.bot_events["bot1"] == []
+    time.sleep(3.2)  # the batch's lease runs out
+    assert sweep(world2)["rearmed"] == 1
+    assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["orphan"]
+    assert world2.bot_events["bot1"][0]["batch_id"] == died[0]
