@@ -57,9 +57,10 @@ POLL_INTERVAL = 0.2
 TEXT_TYPES = re.compile(r"^(text/.*|application/(json|xml|javascript)|application/[\w.+-]+\+(json|xml))$")
 
 
-# The root module variables a local run takes from terraform.tfvars (or their variables.tf defaults).
+# The root module variables the local run reads itself from terraform.tfvars (or variables.tf
+# defaults); the other values main.tf passes to the functions follow it (lambda_environment).
 TFVARS_USED = ("name_prefix", "debounce_seconds", "processing_lambdas_map", "api_urls_map", "log_level",
-               "send_max_receive_count", "send_batch_size", "http_timeout_seconds")
+               "send_max_receive_count", "send_batch_size", "http_timeout_seconds", "providers_map")
 
 
 class LocalConfigError(ValueError):
@@ -76,12 +77,15 @@ class LocalConfig:
     debounce_seconds: str
     processing_lambdas: dict[str, str]
     api_urls: dict[str, str]
+    providers: dict[str, str]  # app_id -> messaging provider; absent: zapi
     log_level: str
     max_receive_count: int
     send_batch_size: int
     http_timeout_seconds: str
     retry_interval_seconds: int
     retry_max_attempts: int
+    terraform: dict[str, Any] = field(default_factory=dict)  # every root variable's value
+    shell: dict[str, str] = field(default_factory=dict)  # the environment it was made from
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -119,9 +123,11 @@ def local_config(env: dict[str, str] | None = None, root: Path = ROOT) -> LocalC
     outbox = f"http://127.0.0.1:{port}/outbox"
     lambdas = {str(k): str(v) for k, v in (values.get("processing_lambdas_map") or {}).items()}
     urls = {str(k): str(v) for k, v in (values.get("api_urls_map") or {}).items()}
-    lambdas[DEMO_APP], urls[DEMO_APP] = ECHO_BOT, outbox
+    providers = {str(k): str(v) for k, v in (values.get("providers_map") or {}).items()}
+    lambdas[DEMO_APP], urls[DEMO_APP], providers[DEMO_APP] = ECHO_BOT, outbox, "zapi"
     lambdas.update(_json_map_env(env, "PROCESSING_LAMBDAS_MAP"))
     urls.update(_json_map_env(env, "API_URLS_MAP"))
+    providers.update(_json_map_env(env, "PROVIDERS_MAP"))
     notes = []
     for app in sorted(set(lambdas) - set(urls)):
         urls[app] = outbox
@@ -132,12 +138,15 @@ def local_config(env: dict[str, str] | None = None, root: Path = ROOT) -> LocalC
         debounce_seconds=env.get("DEBOUNCE_SECONDS", "").strip() or str(values.get("debounce_seconds", 10)),
         processing_lambdas=lambdas,
         api_urls=urls,
-        log_level=str(values.get("log_level") or "INFO"),
+        providers=providers,
+        log_level=env.get("LOG_LEVEL", "").strip() or str(values.get("log_level") or "INFO"),
         max_receive_count=int(values.get("send_max_receive_count", 5)),
         send_batch_size=int(values.get("send_batch_size", 10)),
         http_timeout_seconds=env.get("HTTP_TIMEOUT_SECONDS", "").strip() or str(values.get("http_timeout_seconds", 10)),
         retry_interval_seconds=int(module_defaults.get("retry_interval_seconds", 2)),
         retry_max_attempts=int(module_defaults.get("retry_max_attempts", 6)),
+        terraform=values,
+        shell=env,
         notes=notes,
     )
 
@@ -254,6 +263,7 @@ class Timeline:
         "batch dispatched": "batch dispatched",
         "reply sent": "reply sent",
         "reply not sent": "reply NOT sent",
+        "reply dead-lettered without retry": "reply dead-lettered",
         "webhook refused": "webhook refused",
         "webhook ignored": "webhook ignored",
     }
@@ -278,7 +288,7 @@ class Timeline:
     def line(self, what: str, detail: str = "", who: str = "-", at: float | None = None) -> None:
         t = (time.time() if at is None else at) - self.start
         with self._lock:
-            self.out.write(f"{t:9.3f}s  {who:<22} {what:<18} {detail}".rstrip() + "\n")
+            self.out.write(f"{t:9.3f}s  {who:<22} {what:<20} {detail}".rstrip() + "\n")
             self.out.flush()
 
     def note(self, text: str) -> None:
@@ -325,6 +335,8 @@ class Timeline:
                 return f"HTTP {fields['http_status']}"
             if message == "reply not sent":
                 return f"{fields['error']}" + (" (will be retried)" if fields.get("retryable") else " (not retryable)")
+            if message == "reply dead-lettered without retry":
+                return f"{fields['error']} (not retryable; moved to the DLQ)"
             if message == "webhook refused":
                 return f"HTTP {fields['status']} {fields['error']}"
             if message == "webhook ignored":
@@ -492,6 +504,35 @@ class SendQueuePoller(threading.Thread):
         }
 
 
+def sweeper_interval_seconds(root: Path = ROOT) -> float:
+    """The sweeper rule's rate in main.tf (`rate(1 minute)`), in seconds."""
+    text = (root / "main.tf").read_text()
+    rule = re.search(r'resource\s+"aws_cloudwatch_event_rule"\s+"sweeper"\s*\{(.*?)\n\}', text, re.S)
+    rate = rule and re.search(r'schedule_expression\s*=\s*"rate\((\d+) (minute|minutes|hour|hours)\)"', rule.group(1))
+    if not rate:
+        return 60.0
+    return int(rate.group(1)) * (3600 if rate.group(2).startswith("hour") else 60)
+
+
+class Schedule(threading.Thread):
+    """An EventBridge schedule rule: invokes a handler with a Scheduled Event every `every` seconds."""
+
+    def __init__(self, name: str, every: float, handler: Callable[[dict, Any], Any], context, timeline: Timeline):
+        super().__init__(name=name)
+        self.every, self.handler, self.context, self.timeline = every, handler, context, timeline
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                     "source": "aws.events", "account": "123456789012", "region": "us-east-1",
+                     "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "resources": [], "detail": {}}
+            try:
+                self.handler(event, self.context)
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again, as EventBridge would
+                self.timeline.line(f"{self.name} failed", f"{type(exc).__name__}: {_mask_digits(str(exc))[:200]}")
+
+
 # --- HTTP ------------------------------------------------------------------------------------------
 
 
@@ -621,26 +662,81 @@ def bind(port: int) -> GatewayServer:
     return server
 
 
-def set_environment(config: LocalConfig) -> None:
-    """What Terraform puts in the functions' environment, plus fake AWS credentials: never a real account."""
+def use_fake_aws_credentials() -> None:
+    """Whatever the shell holds, a local run never reaches an AWS account."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_SESSION_TOKEN="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_SERVICE_NAME="debouncer",
-        LOG_LEVEL=os.environ.get("LOG_LEVEL") or config.log_level,
-        DEBOUNCE_SECONDS=config.debounce_seconds,
-        PROCESSING_LAMBDAS_MAP=json.dumps({app: function_name_of(fn) for app, fn in config.processing_lambdas.items()}),
-        API_URLS_MAP=json.dumps(config.api_urls),
-        HTTP_TIMEOUT_SECONDS=config.http_timeout_seconds,
-    )
-    # The EMF metric lines (Powertools Metrics print them) would drown the timeline; CloudWatch is not here.
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.pop("CLIENT_TOKEN_PARAMETERS_MAP", None)  # no SSM locally: CLIENT_TOKENS_MAP if you need tokens
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+                      AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1")
+
+
+# Set by main.tf for a deployment, deliberately not locally: SSM parameter names (no SSM here; use
+# CLIENT_TOKENS_MAP or APP_SECRETS_JSON in your shell instead).
+NOT_SET_LOCALLY = ("CLIENT_TOKEN_PARAMETERS_MAP", "SECRETS_PARAMETERS_MAP")
+
+
+def terraform_environment(root: Path = ROOT) -> dict[str, str]:
+    """NAME -> Terraform expression, for every variable main.tf puts in a function's environment."""
+    text = (root / "main.tf").read_text()
+    blocks = re.findall(r"common_environment = \{(.*?)\n  \}", text, re.S)
+    blocks += re.findall(r"environment = merge\(local\.common_environment, \{(.*?)\}\)", text, re.S)
+    return {name: expr.strip() for block in blocks for name, expr in re.findall(r"^\s*([A-Z_]+)\s*=\s*(.+)$", block, re.M)}
+
+
+def _terraform_string(value: Any) -> str:
+    """tostring() of a variable's value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def lambda_environment(config: LocalConfig, resources: "Resources",
+                       root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+    """What main.tf puts in the functions' environment (one process here, so one environment), with
+    the local resources; then (environment, names main.tf sets that have no local value).
+
+    A value main.tf takes from a variable comes from terraform.tfvars, or from the shell when it sets
+    the same name (DEBOUNCE_SECONDS=3, SEND_RETRY_BASE_SECONDS=1, ...); the app maps are merged."""
+    tf, shell = config.terraform, config.shell
+    resource_values = {
+        "module.dynamodb.table_name": resources.table,
+        "module.step_functions.state_machine_arn": resources.state_machine_arn,
+        "aws_sqs_queue.failed_batches.url": resources.failed_batches_url,
+        "module.sqs.queue_url": resources.queue_url,
+        "module.sqs.dlq_url": resources.dlq_url,
+    }
+    local = {
+        "PROCESSING_LAMBDAS_MAP": json.dumps({app: function_name_of(fn) for app, fn in config.processing_lambdas.items()}),
+        "API_URLS_MAP": json.dumps(config.api_urls),
+        "PROVIDERS_MAP": json.dumps(config.providers),
+        "DEBOUNCE_SECONDS": config.debounce_seconds,
+        "HTTP_TIMEOUT_SECONDS": config.http_timeout_seconds,
+        "LOG_LEVEL": config.log_level,
+        "WORKFLOW_TYPE": "STANDARD",  # the local state machine's type, whatever tfvars says
+        # main.tf fills in each policy's optional fields; the settings loader applies the same defaults.
+        "DEBOUNCE_POLICIES": shell.get("DEBOUNCE_POLICIES", "").strip() or json.dumps(tf.get("debounce_policies") or {}),
+        "REPLY_QUEUE_URL": resources.queue_url,  # for the example bots
+    }
+    env: dict[str, str] = {}
+    unresolved = []
+    for name, expression in terraform_environment(root).items():
+        variable = re.fullmatch(r"(?:tostring\()?var\.(\w+)\)?", expression)
+        encoded = re.fullmatch(r"jsonencode\(var\.(\w+)\)", expression)
+        literal = re.fullmatch(r'"([^"$]*)"', expression)
+        if name in NOT_SET_LOCALLY or name in local:
+            continue
+        if expression in resource_values:
+            env[name] = resource_values[expression]
+        elif literal:
+            env[name] = literal.group(1)
+        elif variable and variable.group(1) in tf:
+            env[name] = shell.get(name, "").strip() or _terraform_string(tf[variable.group(1)])
+        elif encoded and encoded.group(1) in tf:
+            env[name] = shell.get(name, "").strip() or json.dumps(tf[encoded.group(1)])
+        else:
+            unresolved.append(name)
+    env.update(local)
+    return env, unresolved
 
 
 @dataclass
@@ -691,7 +787,7 @@ class LocalGateway:
         from util import local_aws
 
         config, prefix = self.config, self.config.name_prefix
-        set_environment(config)
+        use_fake_aws_credentials()
         mock = mock_aws(config=local_aws.MOTO_CONFIG)
         mock.start()
         self._contexts.append(mock)
@@ -703,13 +799,19 @@ class LocalGateway:
         resources = create_resources(config)
         table, names, state_machine_arn = resources.table, resources.functions, resources.state_machine_arn
         queue_url, dlq_url = resources.queue_url, resources.dlq_url
-        os.environ.update(TABLE_NAME=table, STATE_MACHINE_ARN=state_machine_arn, REPLY_QUEUE_URL=queue_url,
-                          FAILED_BATCHES_QUEUE_URL=resources.failed_batches_url)
+        environment, unresolved = lambda_environment(config, resources)
+        os.environ.update(environment)
+        config.notes += [f"main.tf sets {name} for the functions; the local run has no value for it" for name in unresolved]
+        for name in NOT_SET_LOCALLY:
+            os.environ.pop(name, None)
+        # The EMF metric lines (Powertools Metrics prints them) would drown the timeline; no CloudWatch here.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         watch_replies_queued(boto3.DEFAULT_SESSION, queue_url, self.timeline)
 
         import post_message.handler as post_handler
         import process_message.handler as process_handler
         import send_message_api.handler as send_handler
+        import sweeper.handler as sweeper_handler
         from gateway import aws, settings
         from gateway.log import SERVICE
 
@@ -718,6 +820,7 @@ class LocalGateway:
         post_handler.service()  # validate the configuration as a cold start does
         process_handler.dispatcher()
         send_handler.sender()
+        sweeper_handler.sweeper()
         for service in ("dynamodb", "stepfunctions", "lambda", "sqs"):
             aws.client(service)  # made once here: creating boto3 clients from many threads at once races
 
@@ -734,7 +837,8 @@ class LocalGateway:
                                         f"the echo bot answers for it (lambda/examples/{ECHO_BOT})")
                 handlers[name] = example
             where = f"lambda/examples/{name}" if (EXAMPLES / name / "handler.py").is_file() else f"{name} (echo bot)"
-            lines.append(f"  app {app:<8} bot {where:<28} replies -> {config.api_urls.get(app)}")
+            lines.append(f"  app {app:<8} {config.providers.get(app, 'zapi'):<9} bot {where:<28} "
+                         f"replies -> {config.api_urls.get(app)}")
         routes = local_aws.route_lambda_invocations(handlers)
         routes.__enter__()
         self._contexts.append(routes)
@@ -745,6 +849,8 @@ class LocalGateway:
         self.poller = SendQueuePoller(
             sqs, queue_url, queue_arn, send_handler.lambda_handler, local_aws.LambdaContext(names["send"]),
             self.timeline, batch_size=config.send_batch_size, max_receive_count=config.max_receive_count)
+        self.sweeper = Schedule("sweeper", sweeper_interval_seconds(), sweeper_handler.lambda_handler,
+                                local_aws.LambdaContext(f"{prefix}-sweeper"), self.timeline)
 
         self.server.webhook = post_handler.lambda_handler
         self.server.webhook_context = local_aws.LambdaContext(names["post"])
@@ -761,6 +867,7 @@ class LocalGateway:
         }
         self.server.server_activate()
         self.poller.start()
+        self.sweeper.start()
         self.server_thread = threading.Thread(target=self.server.serve_forever, name="http", kwargs={"poll_interval": 0.2})
         self.server_thread.start()
 
@@ -780,7 +887,9 @@ class LocalGateway:
         self.server.server_close()
         self.server_thread.join(timeout=5)
         self.poller.stopping.set()
+        self.sweeper.stopping.set()
         self.poller.join(timeout=15)
+        self.sweeper.join(timeout=15)
         while self._contexts:
             context = self._contexts.pop()
             if hasattr(context, "stop"):

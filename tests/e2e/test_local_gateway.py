@@ -110,6 +110,7 @@ def gateway(tmp_path_factory):
         "PROCESSING_LAMBDAS_MAP": json.dumps({"broken": "not-deployed-bot"}),
         "API_URLS_MAP": json.dumps({"broken": f"http://127.0.0.1:{closed_port}/send-text"}),
         "HTTP_TIMEOUT_SECONDS": "2",
+        "SEND_RETRY_BASE_SECONDS": "0",  # retry a failed reply at once, not after 30 s, 60 s, ...
     }
     gw = Gateway(tmp_path_factory.mktemp("gateway"), free_port(), env)
     try:

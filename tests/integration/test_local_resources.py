@@ -17,8 +17,8 @@ import pytest
 from moto import mock_aws
 
 from util import local_aws, tfvars
-from util.local_gateway import (ECHO_BOT, TFVARS_USED, LocalConfigError, create_resources, function_name_of,
-                                local_config)
+from util.local_gateway import (ECHO_BOT, NOT_SET_LOCALLY, TFVARS_USED, LocalConfigError, create_resources,
+                                function_name_of, lambda_environment, local_config)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,6 +122,47 @@ def test_the_send_queue_and_dlq_are_named_and_redriven_as_in_modules_sqs(built):
     assert int(redrive["maxReceiveCount"]) == tfvars.load()["send_max_receive_count"]
 
 
+def test_the_failed_batch_queue_is_named_as_in_main_tf(built):
+    config, resources = built
+    queues = [entry["aws_sqs_queue"] for entry in hcl(ROOT / "main.tf")["resource"] if "aws_sqs_queue" in entry]
+    expression = one(next(q["failed_batches"]["name"] for q in queues if "failed_batches" in q))
+    assert resources.failed_batches_url.endswith("/" + terraform_name(expression, config.name_prefix))
+
+
+def terraform_environment() -> dict[str, str]:
+    """NAME -> expression of every variable main.tf puts in a function's environment."""
+    text = (ROOT / "main.tf").read_text()
+    blocks = re.findall(r"common_environment = \{(.*?)\n  \}", text, re.S)
+    blocks += re.findall(r"environment = merge\(local\.common_environment, \{(.*?)\}\)", text, re.S)
+    assert len(blocks) >= 4, "main.tf's environment blocks changed shape; update this test"
+    return {name: expr.strip() for block in blocks for name, expr in re.findall(r"^\s*([A-Z_]+)\s*=\s*(.+)$", block, re.M)}
+
+
+def test_the_functions_get_the_environment_main_tf_gives_them_with_the_tfvars_values(built):
+    config, resources = built
+    local, unresolved = lambda_environment(config, resources)
+    values = tfvars.load()
+    terraform = terraform_environment()
+    assert unresolved == []
+    assert set(terraform) - set(NOT_SET_LOCALLY) <= set(local)
+    for name, expression in terraform.items():
+        variable = re.fullmatch(r"(?:tostring\()?var\.(\w+)\)?", expression)
+        literal = re.fullmatch(r'"([^"$]*)"', expression)
+        if variable and name not in ("WORKFLOW_TYPE", "LOG_LEVEL"):  # STANDARD locally; LOG_LEVEL may come from the shell
+            assert local[name] == str(values[variable.group(1)]), name
+        elif literal:
+            assert local[name] == literal.group(1), name
+
+
+def test_a_variable_main_tf_passes_through_can_be_set_from_the_shell():
+    config = local_config(env={"SEND_RETRY_BASE_SECONDS": "0", "DEBOUNCE_SECONDS": "3"}, root=ROOT)
+    with mock_aws(config=local_aws.MOTO_CONFIG):
+        env, _ = lambda_environment(config, create_resources(config))
+    if "SEND_RETRY_BASE_SECONDS" in terraform_environment():
+        assert env["SEND_RETRY_BASE_SECONDS"] == "0"
+    assert env["DEBOUNCE_SECONDS"] == "3"
+
+
 def test_every_app_lambda_has_a_function_record(built):
     config, _ = built
     client = boto3.client("lambda", region_name="us-east-1")
@@ -151,6 +192,7 @@ def project(tmp_path):
         'processing_lambdas_map = {\n  demo = "demo-bot"\n  shop = "shop-bot"\n  faq = "faq-bot"\n}\n'
         'api_urls_map = {\n  demo = "https://api.example.com/demo"\n  shop = "https://shop.example.com/send"\n}\n'
         "send_max_receive_count = 2\n"
+        'providers_map = {\n  demo = "twilio"\n  shop = "telegram"\n}\n'
     )
     return tmp_path
 
@@ -161,6 +203,7 @@ def test_values_come_from_terraform_tfvars_and_demo_is_wired_to_the_echo_bot_and
     assert config.processing_lambdas == {"demo": ECHO_BOT, "shop": "shop-bot", "faq": "faq-bot"}
     assert config.api_urls == {"demo": "http://127.0.0.1:9123/outbox", "shop": "https://shop.example.com/send",
                                "faq": "http://127.0.0.1:9123/outbox"}
+    assert config.providers == {"demo": "zapi", "shop": "telegram"}  # the quick start posts Z-API to demo
     assert any("faq" in note and "outbox" in note for note in config.notes)
     assert config.http_timeout_seconds == "10"  # the variables.tf default
 
@@ -170,7 +213,9 @@ def test_environment_variables_override_the_tfvars(project):
         "DEBOUNCE_SECONDS": "2",
         "PROCESSING_LAMBDAS_MAP": json.dumps({"shop": "arn:aws:lambda:us-east-1:111122223333:function:shop-v2:live"}),
         "API_URLS_MAP": json.dumps({"demo": "https://hooks.example.com/demo"}),
+        "PROVIDERS_MAP": json.dumps({"demo": "generic"}),
     })
+    assert config.providers == {"demo": "generic", "shop": "telegram"}
     assert config.debounce_seconds == "2"
     assert config.processing_lambdas["shop"].endswith("shop-v2:live")
     assert function_name_of(config.processing_lambdas["shop"]) == "shop-v2"
@@ -181,6 +226,7 @@ def test_environment_variables_override_the_tfvars(project):
 @pytest.mark.parametrize("name, value", [
     ("PROCESSING_LAMBDAS_MAP", "{not json"),
     ("API_URLS_MAP", '["a list"]'),
+    ("PROVIDERS_MAP", '{"demo": 1}'),
     ("GATEWAY_PORT", "eighty"),
 ])
 def test_a_bad_override_names_its_variable(project, name, value):
