@@ -42,6 +42,20 @@ locals {
   ])
   sender_parameter_arns = distinct(concat(local.client_token_parameter_arns, local.secrets_parameter_arns))
 
+  # Every app's debounce policy with its defaults filled in from debounce_seconds, as the Lambdas
+  # fill them (gateway/settings.py); an app without an entry gets fixed debounce_seconds, 60 s cap.
+  debounce_policies = {
+    for app, p in var.debounce_policies : app => {
+      mode              = p.mode
+      quiet_seconds     = coalesce(p.quiet_seconds, var.debounce_seconds)
+      max_wait_seconds  = coalesce(p.max_wait_seconds, max(60, coalesce(p.quiet_seconds, var.debounce_seconds)))
+      max_messages      = p.max_messages
+      max_bytes         = p.max_bytes
+      min_quiet_seconds = coalesce(p.min_quiet_seconds, coalesce(p.quiet_seconds, var.debounce_seconds) / 5)
+      max_quiet_seconds = coalesce(p.max_quiet_seconds, 3 * coalesce(p.quiet_seconds, var.debounce_seconds))
+    }
+  }
+
   common_environment = {
     POWERTOOLS_SERVICE_NAME      = "debouncer"
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
@@ -123,6 +137,7 @@ module "process_message_lambda" {
     TABLE_NAME               = module.dynamodb.table_name
     PROCESSING_LAMBDAS_MAP   = jsonencode(var.processing_lambdas_map)
     DEBOUNCE_SECONDS         = tostring(var.debounce_seconds)
+    DEBOUNCE_POLICIES        = jsonencode(local.debounce_policies)
     FAILED_BATCHES_QUEUE_URL = aws_sqs_queue.failed_batches.url
     BATCH_LEASE_SECONDS      = tostring(var.batch_lease_seconds)
   })
@@ -224,6 +239,7 @@ module "post_message_lambda" {
     STATE_MACHINE_ARN      = module.step_functions.state_machine_arn
     WORKFLOW_TYPE          = var.workflow_type
     DEBOUNCE_SECONDS       = tostring(var.debounce_seconds)
+    DEBOUNCE_POLICIES      = jsonencode(local.debounce_policies)
     PROCESSING_LAMBDAS_MAP = jsonencode(var.processing_lambdas_map)
     PROVIDERS_MAP          = jsonencode(var.providers_map)
     SECRETS_PARAMETERS_MAP = jsonencode(var.secrets_parameters)

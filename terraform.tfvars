@@ -5,6 +5,12 @@ name_prefix = "debouncer"
 
 debounce_seconds = 10
 
+# Per-app debounce policy (README "Adaptive debounce"); apps not listed wait debounce_seconds,
+# capped at 60 s after a burst's first message. For example:
+# debounce_policies = {
+#   demo = { mode = "adaptive", min_quiet_seconds = 2, max_quiet_seconds = 30, max_wait_seconds = 60 }
+# }
+
 # app_id => Lambda function (name or ARN) that processes that app's batches.
 processing_lambdas_map = {
   demo = "demo-echo-bot"

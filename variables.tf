@@ -31,6 +31,60 @@ variable "debounce_seconds" {
   }
 }
 
+variable "debounce_policies" {
+  type = map(object({
+    mode              = optional(string, "fixed")
+    quiet_seconds     = optional(number)
+    max_wait_seconds  = optional(number)
+    max_messages      = optional(number)
+    max_bytes         = optional(number)
+    min_quiet_seconds = optional(number)
+    max_quiet_seconds = optional(number)
+  }))
+  description = <<-EOT
+    Per-app debounce policy, app_id => object; apps not listed (and fields left out) use the defaults.
+    mode: "fixed" waits quiet_seconds (default debounce_seconds) after the latest message; "adaptive"
+    waits clamp(2.5 x the median of the sender's recent gaps, min_quiet_seconds (default
+    quiet_seconds / 5), max_quiet_seconds (default 3 x quiet_seconds)). max_wait_seconds (default
+    60, or quiet_seconds if longer) caps the wait counted from the burst's first message;
+    max_messages / max_bytes (default none) dispatch a burst at once when it reaches that size.
+    With workflow_type = "EXPRESS" keep max_wait_seconds well under 5 minutes.
+  EOT
+  default     = {}
+
+  validation {
+    condition     = alltrue([for p in values(var.debounce_policies) : contains(["fixed", "adaptive"], p.mode)])
+    error_message = "debounce_policies: mode must be \"fixed\" or \"adaptive\"."
+  }
+
+  validation {
+    condition = alltrue([for p in values(var.debounce_policies) : alltrue([
+      p.quiet_seconds == null ? true : p.quiet_seconds >= 0.1 && p.quiet_seconds <= 300,
+      p.max_wait_seconds == null ? true : p.max_wait_seconds >= 0.1 && p.max_wait_seconds <= 86400,
+      p.min_quiet_seconds == null ? true : p.min_quiet_seconds >= 0.02 && p.min_quiet_seconds <= 3600,
+      p.max_quiet_seconds == null ? true : p.max_quiet_seconds >= 0.1 && p.max_quiet_seconds <= 3600,
+    ])])
+    error_message = "debounce_policies: quiet_seconds must be 0.1-300, max_wait_seconds 0.1-86400, min_quiet_seconds 0.02-3600 and max_quiet_seconds 0.1-3600."
+  }
+
+  validation {
+    condition = alltrue([for p in values(var.debounce_policies) : alltrue([
+      p.max_messages == null ? true : p.max_messages >= 1 && p.max_messages <= 100000 && floor(p.max_messages) == p.max_messages,
+      p.max_bytes == null ? true : p.max_bytes >= 1 && p.max_bytes <= 6000000 && floor(p.max_bytes) == p.max_bytes,
+    ])])
+    error_message = "debounce_policies: max_messages must be an integer 1-100000 and max_bytes an integer 1-6000000 (a synchronous Lambda invoke carries at most 6 MB)."
+  }
+
+  validation {
+    condition = alltrue([for p in values(var.debounce_policies) : alltrue([
+      p.min_quiet_seconds == null || p.max_quiet_seconds == null ? true : p.min_quiet_seconds <= p.max_quiet_seconds,
+      p.max_wait_seconds == null || p.quiet_seconds == null || p.mode != "fixed" ? true : p.max_wait_seconds >= p.quiet_seconds,
+      p.max_wait_seconds == null || p.min_quiet_seconds == null ? true : p.max_wait_seconds >= p.min_quiet_seconds,
+    ])])
+    error_message = "debounce_policies: min_quiet_seconds must not exceed max_quiet_seconds, and max_wait_seconds must be at least quiet_seconds (fixed) or min_quiet_seconds (adaptive)."
+  }
+}
+
 variable "processing_lambdas_map" {
   type        = map(string)
   description = "app_id => name (or ARN) of the Lambda function that processes that app's batches. process_message may invoke only these."

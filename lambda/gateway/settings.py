@@ -98,7 +98,7 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
 _POLICY_FIELDS = {
     "quiet_seconds": (0.1, 300, False),
     "max_wait_seconds": (0.1, 86400, False),
-    "min_quiet_seconds": (0.1, 3600, False),
+    "min_quiet_seconds": (0.02, 3600, False),  # its default, quiet_seconds / 5, may be 0.02
     "max_quiet_seconds": (0.1, 3600, False),
     "max_messages": (1, 100_000, True),
     "max_bytes": (1, 6_000_000, True),  # a synchronous Lambda invoke carries at most 6 MB
