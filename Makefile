@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run demo test test-fast build deploy destroy clean bench bench-debounce plot-debounce
+.PHONY: help venv run demo test stress test-fast build deploy destroy clean bench bench-debounce plot-debounce
 
 help:
 	@echo "make run      - the whole gateway on this machine (moto), see README"
 	@echo "make demo     - with make run going: a burst from two senders, then what reached the outbox"
 	@echo "make test     - every test: unit, integration, end-to-end, Terraform checks"
+	@echo "make stress   - 10,000 messages, 500 conversations, 16 senders, faults injected"
 	@echo "make bench    - benchmarks that print figures (bench-debounce: the debounce policies on typing traces)"
 	@echo "make build    - build/package/ and build/lambda.zip for terraform"
 	@echo "make deploy   - build, then terraform init + apply"
@@ -36,6 +37,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The full stress run (10,000 messages, 500 conversations, 16 senders, faults injected);
+# exits non-zero on any lost, duplicated or reordered message. `make test` runs a smaller size.
+stress: $(STAMP)
+	$(PY) -m tests.stress.harness --messages 10000 --conversations 500 --senders 16
 
 bench: bench-debounce
 

@@ -97,8 +97,9 @@ class Sweeper:
             log = {"app_id": app_id, "conversation": conversation_id(app_id, sender), "seq": decision.seq,
                    "reason": decision.reason}
             try:
-                # One re-arm per conversation and minute at most; the claim makes extra ones harmless.
-                self.scheduler.start(app_id, sender, decision.seq, now, suffix=f"-sweep{int(now) // 60}")
+                # Named per sweep: two sweeps in the same second start one execution; extra ones
+                # would be harmless anyway, the claim decides.
+                self.scheduler.start(app_id, sender, decision.seq, now, suffix=f"-sweep{int(now)}")
             except (ClientError, BotoCoreError) as exc:
                 counts["failed"] += 1
                 logger.error("re-arm failed", extra={**log, "error": type(exc).__name__})
