@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import metrics
 from .conversations import MAX_TEXT_BYTES, ConversationStore
 from .debounce import Burst
-from .errors import BadRequest, GatewayError, PayloadTooLarge, StoreUnavailable, UnknownApp
+from .errors import BadRequest, GatewayError, PayloadTooLarge, StoreUnavailable, UnknownApp, UnprocessablePayload
 from .log import clear_correlation, correlate, get_logger, mask_phone
 from .models import Ignored, InboundMessage, conversation_id
 from .providers import WebhookRequest, get_provider
@@ -22,6 +22,9 @@ from .secrets import CredentialStore, SecretsError
 from .settings import WebhookSettings
 
 MAX_BODY_BYTES = 256 * 1024
+# A sender is a key (DynamoDB refuses a partition key over 2,048 bytes); ids are short in every provider.
+MAX_SENDER_BYTES = 256
+MAX_MESSAGE_ID_BYTES = 1024
 # Providers that do not sign their webhooks: without a webhook_token they are open (see README).
 OPEN_WITHOUT_TOKEN = frozenset({"zapi", "evolution", "generic"})
 
@@ -185,5 +188,16 @@ class WebhookService:
 
 
 def _check_size(message: InboundMessage) -> None:
+    for name, value in (("sender", message.sender), ("message_id", message.message_id), ("text", message.text)):
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no UTF-8 store or provider takes it
+            raise UnprocessablePayload(f"the {name.replace('_', ' ')} is not valid Unicode",
+                                       code=f"invalid_{name}") from None
+    if len(message.sender.encode()) > MAX_SENDER_BYTES:
+        raise UnprocessablePayload(f"the sender is longer than {MAX_SENDER_BYTES} bytes", code="invalid_sender")
+    if len(message.message_id.encode()) > MAX_MESSAGE_ID_BYTES:
+        raise UnprocessablePayload(f"the message id is longer than {MAX_MESSAGE_ID_BYTES} bytes",
+                                   code="invalid_message_id")
     if len(message.text.encode()) > MAX_TEXT_BYTES:
         raise PayloadTooLarge(f"a message text is longer than {MAX_TEXT_BYTES} bytes", code="text_too_long")

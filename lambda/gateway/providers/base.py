@@ -36,7 +36,7 @@ class WebhookRequest:
             raise BadRequest("the request body is empty", code="empty_body")
         try:
             value = json.loads(self.raw_body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # also bad UTF-8, too deep, an int of more than 4,300 digits
             raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
         if not isinstance(value, dict):
             raise BadRequest("the request body must be a JSON object", code="not_an_object")
@@ -124,11 +124,15 @@ def non_empty_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+# Timestamps (epoch seconds or milliseconds) are below this; a larger or negative one is not a time.
+MAX_EPOCH = 10**15
+
+
 def optional_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²", which int() refuses
+        value = int(value) if len(value) <= 16 else None
+    if isinstance(value, int) and 0 <= value < MAX_EPOCH:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None

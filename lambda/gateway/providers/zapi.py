@@ -23,8 +23,11 @@ class ZApiProvider:
         kind = body.get("type")
         if kind is not None and kind != "ReceivedCallback":
             return Ignored(f"zapi event {kind!s:.40}")  # status and delivery callbacks
-        if body.get("fromMe") is True:
+        from_me = body.get("fromMe")
+        if from_me is True:
             return Ignored("own message echo")
+        if from_me not in (None, False):  # "true" as a string: an echo or not, it is no Z-API payload
+            raise UnprocessablePayload("fromMe must be a boolean", code="invalid_from_me")
         if body.get("notification"):
             return Ignored("group notification")
         if body.get("waitingMessage") is True:
