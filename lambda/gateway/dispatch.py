@@ -103,6 +103,11 @@ class Dispatcher:
             # Nothing was claimed: the messages are still pending and the sweeper re-arms them.
             logger.error("execution failed before claiming; left for the sweeper", extra=log)
             return {**result, "action": "left_pending"}
+        owner = int(state.last_batch.get("claimed_by", state.last_batch["last_seq"]))
+        if owner != seq:
+            # Another execution claimed that batch and is delivering it (or will be taken over).
+            logger.error("execution failed; the batch in flight is another execution's", extra=log)
+            return {**result, "action": "left_pending"}
         batch = Batch(app_id, sender, int(state.last_batch["first_seq"]), int(state.last_batch["last_seq"]))
         self.failed_batches.put(batch, error, failed_at=self.clock())
         self.store.mark_delivered(batch)  # delivered to the failed-batch queue
