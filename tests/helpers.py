@@ -75,3 +75,16 @@ def form_body(fields: dict | list) -> str:
     from urllib.parse import urlencode
 
     return urlencode(fields)
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.1) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; returns its last value. Bounded
+    polling for things that happen on moto's timers, not a timed assertion."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()

@@ -11,20 +11,11 @@ import time
 import pytest
 
 from conftest import World
-from helpers import api_event, zapi_text
+from helpers import api_event, wait_for, zapi_text
 
 pytestmark = pytest.mark.e2e
 
 FAST, SLOW, NONSTOP = "5511000000001", "5511000000002", "5511000000003"
-
-
-def wait_for(condition, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 class Recorder:

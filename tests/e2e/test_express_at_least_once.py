@@ -20,21 +20,12 @@ import pytest
 from conftest import World
 from gateway import settings
 from gateway.scheduler import Scheduler, execution_input
-from helpers import api_event, zapi_text
+from helpers import api_event, wait_for, zapi_text
 from util.local_aws import REGION, render_definition
 
 pytestmark = pytest.mark.e2e
 
 QUIET = 1  # seconds; moto's Wait counts whole seconds
-
-
-def wait_for(condition, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def make_express(world: World, monkeypatch) -> None:

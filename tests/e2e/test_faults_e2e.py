@@ -11,22 +11,13 @@ import pytest
 
 from conftest import World
 from faults import FaultInjector
-from helpers import api_event, response_json, zapi_text
+from helpers import api_event, response_json, wait_for, zapi_text
 from util.local_aws import LambdaContext
 from util.redrive import redrive
 
 pytestmark = pytest.mark.e2e
 
 PHONE = "5544999999999"
-
-
-def wait_for(condition, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 @pytest.fixture

@@ -12,22 +12,13 @@ import pytest
 
 from conftest import World
 from gateway import settings
-from helpers import api_event, zapi_text
+from helpers import api_event, wait_for, zapi_text
 from http_server import RecordingServer
 from util.local_aws import poll_queue_once
 
 pytestmark = pytest.mark.e2e
 
 QUIET = 2  # seconds; moto's Wait counts whole seconds
-
-
-def wait_for(condition, timeout=20.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 @pytest.fixture
