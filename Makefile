@@ -4,14 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run demo test stress test-fast build deploy destroy clean bench bench-debounce plot-debounce
+.PHONY: help venv run demo test stress test-fast build deploy destroy clean bench bench-debounce bench-gateway cost plot-debounce
 
 help:
 	@echo "make run      - the whole gateway on this machine (moto), see README"
 	@echo "make demo     - with make run going: a burst from two senders, then what reached the outbox"
 	@echo "make test     - every test: unit, integration, end-to-end, Terraform checks"
 	@echo "make stress   - 10,000 messages, 500 conversations, 16 senders, faults injected"
-	@echo "make bench    - benchmarks that print figures (bench-debounce: the debounce policies on typing traces)"
+	@echo "make bench    - benchmarks that print figures (bench-gateway: calls, delay, imports, bursts; bench-debounce: the debounce policies on typing traces)"
+	@echo "make cost     - what the gateway costs per 1M messages, measured on moto and priced"
 	@echo "make build    - build/package/ and build/lambda.zip for terraform"
 	@echo "make deploy   - build, then terraform init + apply"
 	@echo "make destroy  - terraform destroy"
@@ -49,7 +50,15 @@ test: $(STAMP) $(CHECKOV_STAMP)
 stress: $(STAMP)
 	$(PY) -m tests.stress.harness --messages 10000 --conversations 500 --senders 16
 
-bench: bench-debounce
+bench: bench-gateway bench-debounce
+
+# webhook-path calls, dispatch delay / quiet period, cold imports, 1,000- vs 100-message bursts (~3 min).
+bench-gateway: $(STAMP)
+	$(PY) util/bench.py
+
+# $ per 1M messages, STANDARD and EXPRESS beside the seed pattern, from an instrumented run on moto (~1 min).
+cost: $(STAMP)
+	$(PY) util/cost.py
 
 # Replays synthetic typing traces through the debounce rule (simulated clock, no AWS): the README table.
 bench-debounce: $(STAMP)

@@ -221,3 +221,15 @@ def test_analysis_follows_properties_attributes_transactions_and_callbacks(tmp_p
 ])
 def test_operation_to_iam_action(service, operation, expected) -> None:
     assert iam_actions(service, operation) == expected
+
+
+def test_every_provider_settings_accepts_can_be_loaded_by_name() -> None:
+    """Providers are imported on first use (cold start pays only for the ones configured): the
+    names settings validates and the lazily loaded classes must agree."""
+    from gateway.providers import get_provider
+    from gateway.settings import PROVIDER_NAMES
+
+    for name in PROVIDER_NAMES:
+        assert get_provider(name).name == name
+    with pytest.raises(KeyError):
+        get_provider("carrier-pigeon")

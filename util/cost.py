@@ -1,0 +1,669 @@
+"""What the gateway costs per message, measured: an instrumented end-to-end run on moto, priced.
+
+The run: SENDERS people each type a burst of BURST messages of MESSAGE_BYTES, GAP seconds apart,
+and stop; the real state machine (rendered from modules/step_functions) waits the quiet period and
+runs process_message, which hands each batch to a bot. Everything the code does is counted:
+
+* every AWS API call, by function, service and operation (botocore's ``BaseClient._make_api_call``);
+  the calls post_message makes are the webhook path;
+* state transitions (``*StateEntered`` events of each execution's history), and for EXPRESS the
+  executions and their duration as AWS would bill it (each Wait lasts until its timestamp);
+* Lambda invocations and durations: the handler's own compute time measured, plus an assumed
+  latency for each AWS call it makes (moto answers in-process, far faster than AWS);
+* DynamoDB request units from item sizes (DynamoDB's size rules): a write costs 1 WRU per KB of
+  the larger of the item before and after, a transaction twice that, a conditional write that
+  fails still costs; a strongly consistent read 1 RRU per 4 KB; each write that adds, changes or
+  removes an item of the sparse GSI costs that index's writes too;
+* CloudWatch Logs bytes: what the functions print (JSON logs, EMF metric lines) plus the runtime's
+  START/END/REPORT lines.
+
+The same run is made with workflow_type STANDARD and EXPRESS. The seed project this design comes
+from is priced from its call pattern (per message: GetItem, StopExecution, UpdateItem or PutItem,
+StartExecution, UpdateItem; per burst: GetItem, Invoke, DeleteItem; one Standard execution per
+message), with item sizes and compute time taken from this run.
+
+    python util/cost.py            # the table (make cost)
+    python util/cost.py --json     # one JSON object
+    python util/cost.py --quick    # a small, time-scaled run (tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
+
+# --------------------------------------------------------------------------- prices (ONE table)
+# Published list prices, us-east-1, USD (checked 2026; DynamoDB on-demand after the November 2024
+# price cut). Free tiers are ignored.
+PRICES = {
+    "api_gateway_http_per_request": 1.00 / 1e6,  # HTTP API, first 300 M requests/month
+    "lambda_per_request": 0.20 / 1e6,
+    "lambda_per_gb_second": 0.0000166667,  # x86
+    "sfn_standard_per_transition": 0.025 / 1000,
+    "sfn_express_per_request": 1.00 / 1e6,
+    "sfn_express_per_gb_second": 0.00001667,  # first 1,000 h; billed in 100 ms and 64 MB steps
+    "dynamodb_per_wru": 0.625 / 1e6,  # on-demand write request unit
+    "dynamodb_per_rru": 0.125 / 1e6,  # on-demand read request unit
+    "sqs_per_request": 0.40 / 1e6,  # standard queue, per 64 KB chunk
+    "cloudwatch_logs_per_gb": 0.50,  # ingestion (standard class)
+}
+
+# Assumptions, all in one place. Latencies are typical in-region round trips; they turn the
+# in-process moto calls into billed Lambda time.
+ASSUMED_CALL_LATENCY_MS = {
+    ("dynamodb", "TransactWriteItems"): 15.0,
+    "dynamodb": 6.0,
+    "stepfunctions": 25.0,
+    "lambda": 25.0,  # synchronous Invoke overhead; the app's own run time is not the gateway's cost
+    "ssm": 15.0,
+    "sqs": 10.0,
+}
+PLATFORM_LOG_BYTES_PER_INVOCATION = 350  # START, END and REPORT lines of the Lambda runtime
+EXPRESS_MEMORY_MB = 64  # the smallest billing step; the execution's state here is a few hundred bytes
+API_CALLS_PRICED = {"sqs": "sqs_per_request"}  # other services' API calls are priced through units
+
+REFERENCE = {"senders": 30, "burst": 3, "message_bytes": 1024, "gap_seconds": 1.0, "quiet_seconds": 10}
+QUICK = {"senders": 6, "burst": 3, "message_bytes": 1024, "gap_seconds": 0.2, "quiet_seconds": 1}
+
+APP = "bot1"
+BOT_FUNCTION = "bot1-chat-lambda"
+PROCESS_FUNCTION = "debouncer-process-message"
+TABLE = "debouncer-cost"
+
+
+def lambda_memory_mb() -> int:
+    from util.tfvars import ROOT as TF_ROOT, variable_blocks
+
+    return int(variable_blocks(TF_ROOT / "variables.tf")["lambda_memory_mb"]["default"])
+
+
+# --------------------------------------------------------------------------- DynamoDB sizes
+
+
+def attribute_size(value: dict) -> int:
+    """Size in bytes of one DynamoDB attribute value (AttributeValue JSON), by DynamoDB's rules."""
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner) if isinstance(inner, (bytes, bytearray)) else len(inner.encode())
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in inner)
+    if kind == "NS":
+        return sum(attribute_size({"N": n}) for n in inner)
+    if kind == "BS":
+        return sum(len(b) for b in inner)
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + attribute_size(v) for k, v in inner.items())
+    raise ValueError(f"unknown attribute type {kind}")
+
+
+def item_size(item: dict | None) -> int:
+    if not item:
+        return 0
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def write_units(size: int) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+def read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / 4096))
+    return float(units) if consistent else units / 2
+
+
+# --------------------------------------------------------------------------- the meter
+
+
+@dataclass
+class Invocation:
+    function: str
+    wall_ms: float
+    aws_ms: float = 0.0
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def billed_ms(self) -> float:
+        """Own compute (wall time minus time inside moto) plus the assumed AWS latency of each call."""
+        own = max(self.wall_ms - self.aws_ms, 0.0)
+        latency = sum(ASSUMED_CALL_LATENCY_MS.get((s, o), ASSUMED_CALL_LATENCY_MS.get(s, 10.0)) for s, o in self.calls)
+        return math.ceil(own + latency)
+
+
+class Meter:
+    """Counts AWS calls (botocore), DynamoDB units and Lambda invocations while installed."""
+
+    def __init__(self, schema: dict):
+        self.calls: Counter = Counter()  # (function, service, operation) -> count
+        self.wru: Counter = Counter()  # function -> write request units (table + GSI)
+        self.rru: Counter = Counter()
+        self.gsi_wru: Counter = Counter()
+        self.invocations: list[Invocation] = []
+        self.append_sizes: list[int] = []  # conversation item size after each webhook UpdateItem
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.key_names = [k["AttributeName"] for k in schema["KeySchema"]]
+        self.indexes = [
+            ([k["AttributeName"] for k in index["KeySchema"]], index["Projection"].get("NonKeyAttributes", []))
+            for index in schema.get("GlobalSecondaryIndexes", [])
+        ]
+
+    # -- phases: which function is running on this thread
+
+    @contextlib.contextmanager
+    def function(self, name: str):
+        outer = getattr(self._local, "invocation", None)
+        invocation = Invocation(name, 0.0)
+        self._local.invocation = invocation
+        start = time.perf_counter()
+        try:
+            yield invocation
+        finally:
+            invocation.wall_ms = (time.perf_counter() - start) * 1000
+            self._local.invocation = outer
+            with self._lock:
+                self.invocations.append(invocation)
+
+    @property
+    def current(self) -> str:
+        invocation = getattr(self._local, "invocation", None)
+        return invocation.function if invocation else "stepfunctions-service"
+
+    # -- botocore hook
+
+    @contextlib.contextmanager
+    def installed(self):
+        from botocore.client import BaseClient
+
+        from util.local_aws import _moto_lock
+
+        original = BaseClient._make_api_call
+        meter = self
+
+        def counted(client, operation, params):
+            if getattr(meter._local, "internal", False):
+                return original(client, operation, params)
+            service = client.meta.service_model.service_name
+            invocation = getattr(meter._local, "invocation", None)
+            started = time.perf_counter()
+            if service == "dynamodb":
+                with _moto_lock:
+                    response = meter._dynamodb(original, client, operation, params)
+            else:
+                response = original(client, operation, params)
+            if invocation is not None:
+                invocation.aws_ms += (time.perf_counter() - started) * 1000
+                invocation.calls.append((service, operation))
+            with meter._lock:
+                meter.calls[(meter.current, service, operation)] += 1
+            return response
+
+        BaseClient._make_api_call = counted
+        try:
+            yield self
+        finally:
+            BaseClient._make_api_call = original
+
+    def _internal_get(self, original, client, table: str, key: dict) -> dict | None:
+        self._local.internal = True
+        try:
+            return original(client, "GetItem", {"TableName": table, "Key": key, "ConsistentRead": True}).get("Item")
+        finally:
+            self._local.internal = False
+
+    def _key(self, item: dict) -> dict:
+        return {k: item[k] for k in self.key_names}
+
+    def _dynamodb(self, original, client, operation, params):
+        function = self.current
+        writes: list[tuple[str, dict, int]] = []  # (table, key, multiplier)
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            key = params["Key"] if "Key" in params else self._key(params["Item"])
+            writes.append((params["TableName"], key, 1))
+        elif operation == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                (kind, body), = entry.items()
+                key = body["Key"] if "Key" in body else self._key(body["Item"])
+                writes.append((body["TableName"], key, 2))
+        before = [self._internal_get(original, client, t, k) for t, k, _ in writes]
+        failed = None
+        try:
+            response = original(client, operation, params)
+        except Exception as exc:  # a failed conditional write is still billed
+            response, failed = None, exc
+        after = [self._internal_get(original, client, t, k) for t, k, _ in writes]
+        units = 0.0
+        gsi = 0.0
+        for (table, key, multiplier), old, new in zip(writes, before, after):
+            changed = failed is None
+            units += multiplier * write_units(max(item_size(old), item_size(new) if changed else 0))
+            if changed:  # index upkeep counted once, also inside a transaction (an assumption)
+                gsi += self._gsi_units(old, new)
+        if operation == "GetItem" and response is not None:
+            self.rru[function] += read_units(item_size(response.get("Item")), params.get("ConsistentRead", False))
+        elif operation == "Query" and response is not None:
+            size = sum(item_size(i) for i in response.get("Items", []))
+            self.rru[function] += read_units(size, params.get("ConsistentRead", False))
+        with self._lock:
+            self.wru[function] += units + gsi
+            self.gsi_wru[function] += gsi
+            if function == "post_message" and operation == "UpdateItem" and after and after[0]:
+                self.append_sizes.append(item_size(after[0]))
+        if failed is not None:
+            raise failed
+        return response
+
+    def _gsi_units(self, old: dict | None, new: dict | None) -> float:
+        units = 0.0
+        for keys, projected in self.indexes:
+            def image(item):
+                if not item or not all(k in item for k in keys):
+                    return None
+                names = [*self.key_names, *keys, *projected]
+                return {n: item[n] for n in names if n in item}
+
+            a, b = image(old), image(new)
+            size = lambda img: write_units(item_size(img) + 100)  # noqa: E731 - 100 bytes of index overhead
+            if a is None and b is None:
+                continue
+            if a is None or b is None:
+                units += size(a or b)
+            elif any(a.get(k) != b.get(k) for k in keys):
+                units += size(a) + size(b)  # the index entry moves: a delete and a put
+            elif a != b:
+                units += size(b)
+        return units
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunResult:
+    workflow_type: str
+    traffic: dict
+    messages: int
+    batches: int
+    deliveries: list[dict]
+    meter: Meter
+    executions: list[dict]  # per execution: transitions, express billed seconds
+    log_bytes: int
+    dispatch_delays: list[float]  # seconds from a burst's last message to its batch reaching the bot
+
+    def per_message(self, value: float) -> float:
+        return value / self.messages
+
+
+def webhook_event(sender: str, text: str, message_id: str) -> dict:
+    """What API Gateway hands post_message for a Z-API text message (payload format 2.0)."""
+    body = {"isGroup": False, "messageId": message_id, "phone": sender, "fromMe": False,
+            "momment": int(time.time() * 1000), "status": "RECEIVED", "type": "ReceivedCallback",
+            "text": {"message": text}}
+    return {
+        "version": "2.0", "routeKey": "POST /webhook", "rawPath": "/webhook", "rawQueryString": f"appId={APP}",
+        "headers": {"content-type": "application/json"}, "queryStringParameters": {"appId": APP},
+        "requestContext": {"domainName": "example.execute-api.us-east-1.amazonaws.com",
+                           "http": {"method": "POST", "path": "/webhook", "sourceIp": "203.0.113.9"}},
+        "isBase64Encoded": False, "body": json.dumps(body),
+    }
+
+
+def _history(sfn, arn: str) -> list[dict]:
+    events, kwargs = [], {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+@contextlib.contextmanager
+def _stdout_to(path: Path):
+    """Send fd 1 (the functions' JSON logs and EMF lines) to a file, to count its bytes."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with path.open("wb") as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResult:
+    """One end-to-end run on moto with ``traffic``; returns everything measured."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
+        POWERTOOLS_SERVICE_NAME="debouncer", POWERTOOLS_METRICS_NAMESPACE="Debouncer", LOG_LEVEL="INFO",
+    )
+    os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    import boto3
+    from moto import mock_aws
+
+    from util import local_aws as la
+
+    log_file = Path(tempfile.mkstemp(prefix="cost-logs-")[1])
+    deliveries: list[dict] = []
+    with mock_aws(config=la.MOTO_CONFIG), _stdout_to(log_file):
+        la.create_table(TABLE)
+        process_arn = la.create_function(PROCESS_FUNCTION)
+        la.create_function(BOT_FUNCTION)
+        sfn = boto3.client("stepfunctions", region_name=la.REGION)
+        machine = sfn.create_state_machine(
+            name=f"debouncer-cost-{workflow_type.lower()}",
+            definition=la.render_definition(process_arn, retry_interval_seconds=1, retry_max_attempts=3),
+            roleArn=f"arn:aws:iam::{la.ACCOUNT_ID}:role/local-state-machine",
+            type=workflow_type,
+        )["stateMachineArn"]
+        failed_url = boto3.client("sqs", region_name=la.REGION).create_queue(QueueName="cost-failed")["QueueUrl"]
+        os.environ.update(
+            TABLE_NAME=TABLE, STATE_MACHINE_ARN=machine, WORKFLOW_TYPE=workflow_type,
+            DEBOUNCE_SECONDS=str(traffic["quiet_seconds"]), PROCESSING_LAMBDAS_MAP=json.dumps({APP: BOT_FUNCTION}),
+            FAILED_BATCHES_QUEUE_URL=failed_url,
+        )
+        from gateway import aws, settings
+
+        settings.reset()
+        aws.reset()
+        import post_message.handler as post_handler
+        import process_message.handler as process_handler
+
+        post_handler.service.cache_clear()
+        process_handler.dispatcher.cache_clear()
+        meter = Meter(la.table_schema())
+
+        def process(event, context):
+            with meter.function("process_message"):
+                return process_handler.lambda_handler(event, context)
+
+        def bot(event, context):
+            deliveries.append({**event, "delivered_at": time.time()})
+            return {"ok": True}
+
+        text = "x" * traffic["message_bytes"]
+        senders = [f"55119{n:08d}" for n in range(traffic["senders"])]
+        last_sent: dict[str, float] = {}
+        with la.serialize_moto_requests(), la.route_lambda_invocations({PROCESS_FUNCTION: process, BOT_FUNCTION: bot}), \
+                meter.installed():
+            started = time.monotonic()
+            for round_ in range(traffic["burst"]):
+                due = started + round_ * traffic["gap_seconds"]
+                time.sleep(max(0.0, due - time.monotonic()))
+                for sender in senders:
+                    event = webhook_event(sender, text, f"{sender}-{round_}")
+                    with meter.function("post_message"):
+                        answer = post_handler.lambda_handler(event, la.LambdaContext("post_message"))
+                    assert answer["statusCode"] == 200, answer
+                    last_sent[sender] = time.time()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+                if len({d["batch_id"] for d in deliveries}) >= len(senders) and all(e["status"] != "RUNNING" for e in executions):
+                    break
+                time.sleep(0.2)
+            else:
+                raise RuntimeError("the run did not finish in time")
+        executions = []
+        for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            executions.append(_execution_cost(_history(sfn, execution["executionArn"])))
+    log_bytes = log_file.stat().st_size
+    log_file.unlink()
+    delays = []
+    for delivery in deliveries:
+        delays.append(delivery["delivered_at"] - last_sent[delivery["phone_number"]])
+    return RunResult(workflow_type, traffic, traffic["senders"] * traffic["burst"],
+                     len({d["batch_id"] for d in deliveries}), deliveries, meter, executions, log_bytes, delays)
+
+
+def _execution_cost(events: list[dict]) -> dict:
+    """State transitions, and the duration AWS would bill an EXPRESS execution for: each Wait lasts
+    until its timestamp, each task as long as the process_message invocation (added later)."""
+    transitions = sum(1 for e in events if e["type"].endswith("StateEntered"))
+    waits: list[float] = []
+    tasks = early_loops = 0
+    target = None
+    early = False
+    for event in events:
+        if event["type"] == "WaitStateEntered":
+            until = json.loads(event["stateEnteredEventDetails"]["input"]).get("wait_until")
+            target = datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=event["timestamp"].tzinfo)
+            waits.append(max(0.0, (target - event["timestamp"]).total_seconds()))
+        elif event["type"] == "TaskStateEntered":
+            tasks += 1
+            early = target is not None and event["timestamp"] < target
+        elif event["type"] == "TaskStateExited" and early:
+            # moto's Wait sleeps int(seconds) and so may wake before the timestamp, which AWS never
+            # does; the batch is then not due yet and the execution loops once more. Not billed on AWS.
+            if json.loads(event["stateExitedEventDetails"]["output"]).get("action") == "wait":
+                early_loops += 1
+                waits.pop()
+    return {"transitions": transitions - 3 * early_loops, "raw_transitions": transitions, "waits": waits,
+            "tasks": tasks - early_loops, "early_loops": early_loops, "status": events[-1]["type"] if events else ""}
+
+
+# --------------------------------------------------------------------------- pricing
+
+
+@dataclass
+class Priced:
+    label: str
+    lines: dict[str, float]  # component -> USD per message
+    counts: dict[str, float]  # what was counted, per message
+
+    @property
+    def per_million(self) -> float:
+        return sum(self.lines.values()) * 1e6
+
+
+def price_run(result: RunResult, memory_mb: int) -> Priced:
+    """Per-message counts and USD. An EXPRESS execution's first Wait is billed as if the quiet
+    period were the reference one (a time-scaled run waits less, by the difference)."""
+    m = result.meter
+    n = result.messages
+    by_function = defaultdict(list)
+    for invocation in m.invocations:
+        by_function[invocation.function].append(invocation)
+    process_ms = [i.billed_ms() for i in by_function["process_message"]] or [0.0]
+    early_loops = sum(e["early_loops"] for e in result.executions)  # moto artefacts, see _execution_cost
+    lambda_requests = sum(len(v) for v in by_function.values()) - early_loops
+    gb_seconds = (sum(i.billed_ms() for i in m.invocations) - early_loops * statistics.mean(process_ms)) / 1000 * memory_mb / 1024
+    transitions = sum(e["transitions"] for e in result.executions)
+    calls_by_service = Counter()
+    for (function, service, operation), count in m.calls.items():
+        if function in ("post_message", "process_message"):
+            calls_by_service[service] += count
+    webhook_calls = sum(c for (f, _, _), c in m.calls.items() if f == "post_message")
+    log_bytes = result.log_bytes + PLATFORM_LOG_BYTES_PER_INVOCATION * lambda_requests
+    lines = {
+        "API Gateway (HTTP API)": PRICES["api_gateway_http_per_request"],
+        "Lambda requests": lambda_requests / n * PRICES["lambda_per_request"],
+        "Lambda duration": gb_seconds / n * PRICES["lambda_per_gb_second"],
+        "DynamoDB writes": sum(m.wru.values()) / n * PRICES["dynamodb_per_wru"],
+        "DynamoDB reads": sum(m.rru.values()) / n * PRICES["dynamodb_per_rru"],
+        "CloudWatch Logs": log_bytes / n / 1e9 * PRICES["cloudwatch_logs_per_gb"],
+    }
+    for service, price in API_CALLS_PRICED.items():
+        if calls_by_service[service]:
+            lines[f"{service.upper()} requests"] = calls_by_service[service] / n * PRICES[price]
+    counts = {
+        "webhook_path_calls": webhook_calls / n,
+        "aws_calls": sum(calls_by_service.values()) / n,
+        "lambda_invocations": lambda_requests / n,
+        "lambda_gb_seconds": gb_seconds / n,
+        "wru": sum(m.wru.values()) / n,
+        "wru_gsi": sum(m.gsi_wru.values()) / n,
+        "rru": sum(m.rru.values()) / n,
+        "executions": len(result.executions) / n,
+        "log_bytes": log_bytes / n,
+        "moto_early_wake_loops": early_loops / n,
+        "post_message_ms": statistics.mean(i.billed_ms() for i in by_function["post_message"]),
+        "process_message_ms": statistics.mean(process_ms),
+    }
+    if result.workflow_type == "STANDARD":
+        counts["transitions"] = transitions / n
+        lines["Step Functions transitions"] = transitions / n * PRICES["sfn_standard_per_transition"]
+    else:
+        billed = 0.0
+        for execution in result.executions:
+            shift = REFERENCE["quiet_seconds"] - result.traffic["quiet_seconds"] if execution["waits"] else 0
+            seconds = sum(execution["waits"]) + shift + execution["tasks"] * statistics.mean(process_ms) / 1000
+            billed += math.ceil(seconds * 10) / 10 * EXPRESS_MEMORY_MB / 1024
+        counts["express_gb_seconds"] = billed / n
+        lines["Step Functions requests"] = len(result.executions) / n * PRICES["sfn_express_per_request"]
+        lines["Step Functions duration"] = billed / n * PRICES["sfn_express_per_gb_second"]
+    return Priced(result.workflow_type.lower(), lines, counts)
+
+
+def price_seed(standard: RunResult, memory_mb: int) -> Priced:
+    """The seed project's pattern, with this run's item sizes and compute time."""
+    b = standard.traffic["burst"]
+    m = standard.meter
+    sizes = m.append_sizes or [standard.traffic["message_bytes"]]
+    item = statistics.mean(sizes)  # the conversation item while the burst accumulates
+    final = max(sizes)
+    per_message_calls = [("dynamodb", "GetItem"), ("stepfunctions", "StopExecution"), ("dynamodb", "UpdateItem"),
+                         ("stepfunctions", "StartExecution"), ("dynamodb", "UpdateItem")]
+    per_burst_calls = [("dynamodb", "GetItem"), ("lambda", "Invoke"), ("dynamodb", "DeleteItem")]
+    post_own = statistics.mean(max(i.wall_ms - i.aws_ms, 0) for i in m.invocations if i.function == "post_message")
+    process_own = statistics.mean(max(i.wall_ms - i.aws_ms, 0) for i in m.invocations if i.function == "process_message")
+
+    def billed(own, calls):
+        return math.ceil(own + sum(ASSUMED_CALL_LATENCY_MS.get((s, o), ASSUMED_CALL_LATENCY_MS.get(s, 10.0)) for s, o in calls))
+
+    gb_seconds = (b * billed(post_own, per_message_calls) + billed(process_own, per_burst_calls)) / 1000 * memory_mb / 1024
+    # GetItem: boto3's default, eventually consistent; the two UpdateItems: the growing item; DeleteItem: the final one
+    wru = b * 2 * write_units(item) + write_units(final)
+    rru = b * read_units(item, False) + read_units(final, False)
+    transitions = (b - 1) * 1 + 2  # superseded executions stopped in their Wait; the last one: Wait, Task
+    invocations = b + 1
+    lines = {
+        "API Gateway (HTTP API)": PRICES["api_gateway_http_per_request"],
+        "Lambda requests": invocations / b * PRICES["lambda_per_request"],
+        "Lambda duration": gb_seconds / b * PRICES["lambda_per_gb_second"],
+        "DynamoDB writes": wru / b * PRICES["dynamodb_per_wru"],
+        "DynamoDB reads": rru / b * PRICES["dynamodb_per_rru"],
+        "CloudWatch Logs": PLATFORM_LOG_BYTES_PER_INVOCATION * invocations / b / 1e9 * PRICES["cloudwatch_logs_per_gb"],
+        "Step Functions transitions": transitions / b * PRICES["sfn_standard_per_transition"],
+    }
+    counts = {"webhook_path_calls": len(per_message_calls), "aws_calls": len(per_message_calls) + len(per_burst_calls) / b,
+              "lambda_invocations": invocations / b, "lambda_gb_seconds": gb_seconds / b, "wru": wru / b, "wru_gsi": 0.0,
+              "rru": rru / b, "executions": 1.0, "transitions": transitions / b,
+              "log_bytes": PLATFORM_LOG_BYTES_PER_INVOCATION * invocations / b}
+    return Priced("seed", lines, counts)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def measure(traffic: dict) -> tuple[dict[str, RunResult], list[Priced]]:
+    memory = lambda_memory_mb()
+    runs = {t: run(t, traffic) for t in ("STANDARD", "EXPRESS")}
+    priced = [price_run(runs["STANDARD"], memory), price_run(runs["EXPRESS"], memory),
+              price_seed(runs["STANDARD"], memory)]
+    return runs, priced
+
+
+def as_json(runs: dict[str, RunResult], priced: list[Priced]) -> dict:
+    by = {p.label: p for p in priced}
+    return {
+        "usd_per_million": {label: round(p.per_million, 2) for label, p in by.items()},
+        "webhook_path_calls": round(by["standard"].counts["webhook_path_calls"], 3),
+        "webhook_path_calls_by_workflow": {label: round(by[label].counts["webhook_path_calls"], 3)
+                                           for label in ("standard", "express")},
+        "per_message": {label: {k: round(v, 4) for k, v in p.counts.items()} for label, p in by.items()},
+        "usd_per_million_by_component": {label: {k: round(v * 1e6, 3) for k, v in p.lines.items()}
+                                         for label, p in by.items()},
+        "traffic": runs["STANDARD"].traffic,
+        "messages": runs["STANDARD"].messages,
+        "batches": {t.lower(): r.batches for t, r in runs.items()},
+        "calls": {t.lower(): {f"{f} {s}.{o}": c for (f, s, o), c in sorted(r.meter.calls.items())}
+                  for t, r in runs.items()},
+        "prices": PRICES,
+        "assumed_call_latency_ms": {"/".join(k) if isinstance(k, tuple) else k: v for k, v in ASSUMED_CALL_LATENCY_MS.items()},
+    }
+
+
+def print_table(runs: dict[str, RunResult], priced: list[Priced]) -> None:
+    traffic = runs["STANDARD"].traffic
+    print(f"Reference traffic: {traffic['senders']} senders x bursts of {traffic['burst']} messages of "
+          f"{traffic['message_bytes']} B, {traffic['gap_seconds']} s apart; quiet period {traffic['quiet_seconds']} s "
+          f"(EXPRESS waits billed at {REFERENCE['quiet_seconds']} s)")
+    for t, r in runs.items():
+        print(f"  {t}: {r.messages} messages -> {r.batches} batches, {len(r.executions)} executions")
+    print()
+    labels = [p.label for p in priced]
+    header = f"{'per message':34}" + "".join(f"{label:>12}" for label in labels)
+    print(header)
+    print("-" * len(header))
+    rows = [("webhook_path_calls", "webhook-path AWS calls", "{:.2f}"), ("aws_calls", "AWS API calls (all)", "{:.2f}"),
+            ("transitions", "Step Functions transitions", "{:.2f}"), ("executions", "executions", "{:.2f}"),
+            ("express_gb_seconds", "Express GB-s", "{:.4f}"),
+            ("lambda_invocations", "Lambda invocations", "{:.2f}"), ("lambda_gb_seconds", "Lambda GB-s", "{:.4f}"),
+            ("wru", "DynamoDB WRU (incl. GSI)", "{:.2f}"), ("wru_gsi", "  of which GSI", "{:.2f}"),
+            ("rru", "DynamoDB RRU", "{:.2f}"), ("log_bytes", "log bytes", "{:.0f}")]
+    for key, title, fmt in rows:
+        cells = [fmt.format(p.counts[key]) if key in p.counts else "-" for p in priced]
+        print(f"{title:34}" + "".join(f"{c:>12}" for c in cells))
+    print()
+    header = f"{'USD per 1M messages':34}" + "".join(f"{label:>12}" for label in labels)
+    print(header)
+    print("-" * len(header))
+    components = list(dict.fromkeys(k for p in priced for k in p.lines))
+    for component in components:
+        print(f"{component:34}" + "".join(f"{p.lines.get(component, 0.0) * 1e6:>12.2f}" for p in priced))
+    print(f"{'total':34}" + "".join(f"{p.per_million:>12.2f}" for p in priced))
+    by = {p.label: p for p in priced}
+    print()
+    print(f"targets: EXPRESS <= $15 per 1M: {by['express'].per_million:.2f}; "
+          f"STANDARD <= 0.9 x seed: {by['standard'].per_million / by['seed'].per_million:.2f} x; "
+          f"webhook-path calls <= 3: {by['standard'].counts['webhook_path_calls']:.2f} (STANDARD), "
+          f"{by['express'].counts['webhook_path_calls']:.2f} (EXPRESS)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="a small run with a 1 s quiet period (per-message figures)")
+    parser.add_argument("--senders", type=int, help="number of senders (default: 30, quick: 6)")
+    args = parser.parse_args(argv)
+    traffic = dict(QUICK if args.quick else REFERENCE)
+    if args.senders:
+        traffic["senders"] = args.senders
+    runs, priced = measure(traffic)
+    if args.json:
+        print(json.dumps(as_json(runs, priced), default=lambda o: float(o) if isinstance(o, Decimal) else str(o)))
+    else:
+        print_table(runs, priced)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
