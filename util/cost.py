@@ -144,6 +144,7 @@ def read_units(size: int, consistent: bool) -> float:
 class Invocation:
     function: str
     wall_ms: float
+    started_at: float = field(default_factory=time.time)
     aws_ms: float = 0.0
     calls: list[tuple[str, str]] = field(default_factory=list)
 
@@ -405,7 +406,9 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
                 return process_handler.lambda_handler(event, context)
 
         def bot(event, context):
-            deliveries.append({**event, "delivered_at": time.time()})
+            invocation = getattr(meter._local, "invocation", None)  # the process_message run delivering it
+            deliveries.append({**event, "delivered_at": time.time(),
+                               "dispatch_started_at": invocation.started_at if invocation else None})
             return {"ok": True}
 
         text = "x" * traffic["message_bytes"]
@@ -413,16 +416,18 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
         last_sent: dict[str, float] = {}
         with la.serialize_moto_requests(), la.route_lambda_invocations({PROCESS_FUNCTION: process, BOT_FUNCTION: bot}), \
                 meter.installed():
+            # sender i sends message r at i * stagger + r * gap (posted in that order, one at a time)
+            stagger = traffic.get("stagger_seconds", 0.0)
+            plan = sorted((i * stagger + r * traffic["gap_seconds"], r, sender)
+                          for i, sender in enumerate(senders) for r in range(traffic["burst"]))
             started = time.monotonic()
-            for round_ in range(traffic["burst"]):
-                due = started + round_ * traffic["gap_seconds"]
-                time.sleep(max(0.0, due - time.monotonic()))
-                for sender in senders:
-                    event = webhook_event(sender, text, f"{sender}-{round_}")
-                    with meter.function("post_message"):
-                        answer = post_handler.lambda_handler(event, la.LambdaContext("post_message"))
-                    assert answer["statusCode"] == 200, answer
-                    last_sent[sender] = time.time()
+            for offset, round_, sender in plan:
+                time.sleep(max(0.0, started + offset - time.monotonic()))
+                event = webhook_event(sender, text, f"{sender}-{round_}")
+                with meter.function("post_message"):
+                    answer = post_handler.lambda_handler(event, la.LambdaContext("post_message"))
+                assert answer["statusCode"] == 200, answer
+                last_sent[sender] = time.time()
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 executions = sfn.list_executions(stateMachineArn=machine)["executions"]
@@ -438,7 +443,13 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
     log_file.unlink()
     delays = []
     for delivery in deliveries:
-        delays.append(delivery["delivered_at"] - last_sent[delivery["phone_number"]])
+        last = last_sent[delivery["phone_number"]]
+        delivery["timer_late_s"] = (delivery["dispatch_started_at"] or last) - (last + traffic["quiet_seconds"])
+        delivery["processing_s"] = delivery["delivered_at"] - (delivery["dispatch_started_at"] or last)
+        # On AWS the Wait fires at its timestamp, which the code rounds UP to the whole second
+        # (Step Functions timestamps have no fractions); moto's Wait truncates, hiding that.
+        delivery["aws_delay_s"] = math.ceil(last + traffic["quiet_seconds"]) - last + delivery["processing_s"]
+        delays.append(delivery["delivered_at"] - last)
     return RunResult(workflow_type, traffic, traffic["senders"] * traffic["burst"],
                      len({d["batch_id"] for d in deliveries}), deliveries, meter, executions, log_bytes, delays)
 

@@ -38,10 +38,8 @@ class ReplySender:
     def handle(self, event: dict, context=None) -> dict:
         """An SQS event in; the partial batch response (``batchItemFailures``) out."""
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(event=event, record_handler=self.judge_record,
-                                            processor=processor, context=context)
-        metrics.send_failed(len(response.get("batchItemFailures") or []))
-        return response
+        return process_partial_response(event=event, record_handler=self.judge_record,
+                                        processor=processor, context=context)
 
     def judge_record(self, record: SQSRecord) -> int | None:
         """Send one record. A failure that can pass (timeout, 5xx, 429) fails the record, later by an
@@ -50,6 +48,7 @@ class ReplySender:
         try:
             return self.send_record(record)
         except (InvalidReply, SendError) as exc:
+            metrics.send_failed()  # retried later or dead-lettered now: either way not delivered this time
             if isinstance(exc, SendError) and exc.retryable:
                 self._back_off(record)
                 raise
