@@ -37,7 +37,7 @@ INLINE_LIMIT_BYTES = 64 * 1024
 MAX_TEXT_BYTES = 32 * 1024  # a single message; enforced by the webhook before it reaches the store
 MESSAGE_OVERHEAD_BYTES = 64
 DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hours,
-DEDUP_MAX_IDS = 2000  # or for the last 2,000 to 4,000 messages of a conversation, if fewer
+DEDUP_MAX_IDS = 256  # or for the last 256 to 512 messages of a conversation, if fewer: the set rides on every append
 DEDUP_KEY_MAX = 64
 SWEEP_BUCKETS = 16
 # Arrival times (ms) the conversation keeps in ``recent_at`` for the adaptive debounce rule: appended
