@@ -155,6 +155,19 @@ module "step_functions" {
   log_kms_key_arn              = var.logs_kms_key_arn
 }
 
+# An EXPRESS execution is cut off after 5 minutes. Its longest Wait is the max-wait cap of a burst;
+# add one delivery attempt. (With every Retry spent, a stuck delivery can still run over; the
+# sweeper then re-arms the conversation.)
+check "express_executions_fit_in_five_minutes" {
+  assert {
+    condition = var.workflow_type == "STANDARD" || alltrue([
+      for wait in concat([max(60, var.debounce_seconds)], [for p in values(local.debounce_policies) : p.max_wait_seconds]) :
+      wait + var.process_message_timeout_seconds <= 300
+    ])
+    error_message = "workflow_type = EXPRESS stops executions after 5 minutes: each app's max_wait_seconds (60 s by default) plus process_message_timeout_seconds must be at most 300 s; use STANDARD for longer waits."
+  }
+}
+
 # --- post_message: webhook -> DynamoDB + (re)start the debounce execution ---
 # The state machine references process_message only, so post_message may
 # reference the state machine without a cycle.
