@@ -246,5 +246,5 @@ def send(request: OutboundRequest, timeout_seconds: float) -> int:
         return response.status_code
     raise SendError(
         f"the provider answered HTTP {response.status_code}",
-        retryable=response.status_code in RETRYABLE_STATUSES,
+        retryable=response.status_code in RETRYABLE_STATUSES or response.status_code >= 500,  # 501, a CDN's 52x
     )

@@ -23,7 +23,8 @@ MAX_BACKOFF_SECONDS = 900
 
 def backoff_seconds(receive_count: int, base_seconds: float) -> int:
     """Visibility timeout before the next attempt: base × 2^(receives−1), capped at 15 minutes."""
-    return int(min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** max(0, receive_count - 1)))
+    doublings = min(max(0, receive_count - 1), 64)  # past the cap long before; 2.0 ** 1024 overflows a float
+    return int(min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** doublings))
 
 
 class InvalidReply(ValueError):
