@@ -139,6 +139,7 @@ module "process_message_lambda" {
     DEBOUNCE_SECONDS         = tostring(var.debounce_seconds)
     DEBOUNCE_POLICIES        = jsonencode(local.debounce_policies)
     FAILED_BATCHES_QUEUE_URL = aws_sqs_queue.failed_batches.url
+    INLINE_WAIT_SECONDS      = tostring(var.inline_wait_seconds)
     BATCH_LEASE_SECONDS      = tostring(var.batch_lease_seconds)
   })
 }
@@ -168,6 +169,13 @@ check "express_executions_fit_in_five_minutes" {
   }
 }
 
+check "inline_wait_fits_in_process_message" {
+  assert {
+    condition     = var.inline_wait_seconds + 10 <= var.process_message_timeout_seconds
+    error_message = "inline_wait_seconds plus 10 s for the delivery must fit in process_message_timeout_seconds."
+  }
+}
+
 # --- post_message: webhook -> DynamoDB + (re)start the debounce execution ---
 # The state machine references process_message only, so post_message may
 # reference the state machine without a cycle.
@@ -187,21 +195,6 @@ data "aws_iam_policy_document" "post_message" {
     effect    = "Allow"
     actions   = ["states:StartExecution"]
     resources = [module.step_functions.state_machine_arn]
-  }
-
-  # Stopping the superseded execution is an optimisation; EXPRESS executions cannot be stopped,
-  # so post_message does not try (WORKFLOW_TYPE) and gets no such permission.
-  dynamic "statement" {
-    for_each = var.workflow_type == "STANDARD" ? [module.step_functions.state_machine_name] : []
-
-    content {
-      sid     = "StopDebounceExecution"
-      effect  = "Allow"
-      actions = ["states:StopExecution"]
-      resources = [
-        "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${statement.value}:*",
-      ]
-    }
   }
 
   dynamic "statement" {
@@ -250,7 +243,6 @@ module "post_message_lambda" {
   environment = merge(local.common_environment, {
     TABLE_NAME             = module.dynamodb.table_name
     STATE_MACHINE_ARN      = module.step_functions.state_machine_arn
-    WORKFLOW_TYPE          = var.workflow_type
     DEBOUNCE_SECONDS       = tostring(var.debounce_seconds)
     DEBOUNCE_POLICIES      = jsonencode(local.debounce_policies)
     PROCESSING_LAMBDAS_MAP = jsonencode(var.processing_lambdas_map)

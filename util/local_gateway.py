@@ -259,7 +259,8 @@ class Timeline:
     LABELS = {
         "message stored": "received",
         "duplicate ignored": "duplicate ignored",
-        "wait restarted": "wait restarted",
+        "wait started": "wait started",
+        "wait extended": "wait extended",
         "batch dispatched": "batch dispatched",
         "reply sent": "reply sent",
         "reply not sent": "reply NOT sent",
@@ -325,7 +326,7 @@ class Timeline:
         try:
             if message == "message stored":
                 return f"message #{fields['seq']}"
-            if message == "wait restarted":
+            if message in ("wait started", "wait extended"):
                 return f"fires in {float(fields['wait_seconds']):.1f} s"
             if message == "batch dispatched":
                 size = int(fields["batch_size"])
@@ -712,7 +713,6 @@ def lambda_environment(config: LocalConfig, resources: "Resources",
         "DEBOUNCE_SECONDS": config.debounce_seconds,
         "HTTP_TIMEOUT_SECONDS": config.http_timeout_seconds,
         "LOG_LEVEL": config.log_level,
-        "WORKFLOW_TYPE": "STANDARD",  # the local state machine's type, whatever tfvars says
         # main.tf fills in each policy's optional fields; the settings loader applies the same defaults.
         "DEBOUNCE_POLICIES": shell.get("DEBOUNCE_POLICIES", "").strip() or json.dumps(tf.get("debounce_policies") or {}),
         "REPLY_QUEUE_URL": resources.queue_url,  # for the example bots

@@ -322,7 +322,7 @@ class ConversationStore:
     # ------------------------------------------------------------------ claim / deliver
 
     def claim(self, app_id: str, sender: str, expected_seq: int, *,
-              policy: DebouncePolicy | None = None) -> "ClaimOutcome":
+              policy: DebouncePolicy | None = None, whole_burst: bool = False) -> "ClaimOutcome":
         """Claim the pending messages up to ``expected_seq`` as one batch, if no newer one arrived.
 
         With a ``policy``, whether the batch is due is derived from the stored state by the debounce
@@ -331,6 +331,10 @@ class ConversationStore:
         max_messages, max_bytes), the pending messages are claimed up to the CURRENT ``seq`` even
         if newer messages superseded ``expected_seq``: the claim is conditional on that ``seq``, so
         a sequence number is still in exactly one batch.
+
+        ``whole_burst``: the execution stands for its burst, not only for ``expected_seq`` (one
+        timer per burst): once due, it claims up to the current ``seq`` as long as ``expected_seq``
+        is unclaimed; newer messages never supersede it.
         """
         for _ in range(20):
             item = self._get_raw(app_id, sender)
@@ -352,7 +356,8 @@ class ConversationStore:
                 due = policy.due(burst) if burst else None
             # timers may fire a little early
             is_due = due is None or self.clock() * 1000 >= due.at * 1000 - EARLY_TOLERANCE_MS
-            if state.seq != expected_seq and not (is_due and due is not None and due.flush):
+            if (not whole_burst and state.seq != expected_seq
+                    and not (is_due and due is not None and due.flush)):
                 return ClaimOutcome("superseded", state=state, due=due)
             if not is_due:
                 return ClaimOutcome("not_due", state=state, due=due)

@@ -24,6 +24,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Sequence
 
+TIMER_SLACK_SECONDS = 1.0  # a burst's timer may wake this much after a shrunk due time
 MODES = ("fixed", "adaptive")
 RHYTHM_WINDOW = 8  # typing gaps the adaptive rule looks at; the store keeps RHYTHM_WINDOW + 1 arrivals
 ADAPTIVE_FACTOR = 2.5  # chosen with util/bench_debounce.py: see README "Adaptive debounce"
@@ -117,6 +118,24 @@ class DebouncePolicy:
         if cap_at < quiet_at:
             return Due(max(cap_at, burst.last_at), "max_wait", wait)
         return Due(quiet_at, "quiet", wait)
+
+    def needs_timer(self, burst: Burst, latest_bytes: int = 0) -> bool:
+        """One timer per burst: does the message just appended (the latest of ``burst``) need a timer
+        of its own? Yes when it opens the burst, or when it brings the moment the burst is due more
+        than TIMER_SLACK_SECONDS earlier than before it (a limit reached now; adaptive: the gaps got
+        shorter). Otherwise the burst's timer wakes no later than
+        due (within the slack) and the dispatcher waits out the rest."""
+        if burst.messages <= 1:
+            return True
+        due = self.due(burst)  # a limit reached now makes it due at once: earlier than before
+        before = Burst(
+            started_at=burst.started_at,
+            last_at=burst.arrivals[-2] if len(burst.arrivals) >= 2 else burst.started_at,
+            arrivals=burst.arrivals[:-1],
+            messages=burst.messages - 1,
+            bytes=max(0, burst.bytes - latest_bytes),
+        )
+        return due.at < self.due(before).at - TIMER_SLACK_SECONDS
 
     def latest_due(self, now: float) -> float:
         """An upper bound of ``due(...).at`` for a message arriving at ``now``, whatever the burst

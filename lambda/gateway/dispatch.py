@@ -8,7 +8,7 @@ from typing import Any
 
 from . import aws, metrics
 from .conversations import ConversationStore
-from .errors import AppInvocationError
+from .errors import AppInvocationError, NotDueYet
 from .log import correlate, get_logger
 from .models import Batch, conversation_id
 from .scheduler import wait_timestamp
@@ -16,6 +16,7 @@ from .settings import ProcessorSettings
 
 # How soon to look again when an earlier batch of the same conversation is still being delivered.
 IN_FLIGHT_RECHECK_SECONDS = 2.0
+INLINE_WAKE_MARGIN_SECONDS = 0.05  # sleep just past the due moment, so the claim finds it due
 
 logger = get_logger("process_message")
 
@@ -37,8 +38,9 @@ class LambdaInvoker:
 class Dispatcher:
     def __init__(self, settings: ProcessorSettings, *, store: ConversationStore | None = None,
                  invoker: LambdaInvoker | None = None, failed_batches: "FailedBatchQueue | None" = None,
-                 clock=time.time):
+                 clock=time.time, sleep=time.sleep):
         self.settings = settings
+        self.sleep = sleep
         self.store = store or ConversationStore(settings.table_name, clock=clock,
                                                 lease_seconds=settings.batch_lease_seconds)
         self.failed_batches = failed_batches or FailedBatchQueue(settings.failed_batches_queue_url)
@@ -46,36 +48,42 @@ class Dispatcher:
         self.clock = clock
 
     def handle(self, event: dict[str, Any]) -> dict:
-        """The state machine's next state: ``action`` "done", or "wait" until ``wait_until``."""
+        """Claim and deliver the execution's burst. A short remainder of the quiet period (up to
+        ``inline_wait_seconds``) is waited out here, which costs less than another Wait state;
+        a longer one raises NotDueYet, and the state machine waits until the moment it names."""
         app_id, sender, seq = str(event["app_id"]), str(event["sender"]), int(event["seq"])
         log = {"app_id": app_id, "conversation": conversation_id(app_id, sender), "seq": seq}
         correlate(logger, log["conversation"], batch_id=None)
         if event.get("park"):
             return self.park(app_id, sender, seq, event.get("error") or {}, log)
-        state = {"app_id": app_id, "sender": sender, "seq": seq, "wait_until": event.get("wait_until")}
-        # The same debounce rule post_message applied, now to the stored state: a batch is claimed
-        # only once it is due, and a flush (the max-wait cap, a size limit) claims up to the
-        # conversation's current seq.
+        state = {"app_id": app_id, "sender": sender, "seq": seq}
+        # The same debounce rule post_message applied, now to the stored burst: the batch is claimed
+        # once it is due, up to the conversation's current seq (one timer stands for the burst).
         policy = self.settings.policy_for(app_id)
-        for _ in range(3):
-            outcome = self.store.claim(app_id, sender, seq, policy=policy)
+        inline_until = self.clock() + self.settings.inline_wait_seconds
+        while True:
+            outcome = self.store.claim(app_id, sender, seq, policy=policy, whole_burst=True)
             if outcome.status == "claimed":
                 reason = outcome.due.reason if outcome.due else "retry"
                 self.deliver(outcome.batch, {**log, "due_reason": reason})
                 return {**state, "action": "done"}
             if outcome.status == "not_due":
-                fire_at = outcome.due.at
-                return {**state, "action": "wait", "wait_until": wait_timestamp(max(fire_at, self.clock() + 1))}
-            if outcome.status != "previous_in_flight":
+                wake_at = outcome.due.at
+            elif outcome.status == "previous_in_flight":
+                stale = self.store.take_over_stale_batch(outcome.state, self.settings.batch_lease_seconds)
+                if stale is not None:
+                    logger.warning("taking over a stale batch", extra={**log, "batch_id": stale.batch_id})
+                    self.deliver(stale, log)
+                    continue
+                wake_at = self.clock() + IN_FLIGHT_RECHECK_SECONDS
+            else:
                 logger.info("nothing to dispatch", extra={**log, "outcome": outcome.status})
                 return {**state, "action": "done"}
-            stale = self.store.take_over_stale_batch(outcome.state, self.settings.batch_lease_seconds)
-            if stale is None:
-                logger.info("earlier batch still in flight; waiting", extra=log)
-                return {**state, "action": "wait", "wait_until": wait_timestamp(self.clock() + IN_FLIGHT_RECHECK_SECONDS)}
-            logger.warning("taking over a stale batch", extra={**log, "batch_id": stale.batch_id})
-            self.deliver(stale, log)
-        return {**state, "action": "wait", "wait_until": wait_timestamp(self.clock() + IN_FLIGHT_RECHECK_SECONDS)}
+            if wake_at > inline_until:
+                logger.info("waiting again", extra={**log, "outcome": outcome.status,
+                                                    "wait_seconds": round(wake_at - self.clock(), 3)})
+                raise NotDueYet(wait_timestamp(max(wake_at, self.clock() + 1)))
+            self.sleep(max(0.0, wake_at - self.clock()) + INLINE_WAKE_MARGIN_SECONDS)
 
     def deliver(self, batch: Batch, log: dict) -> None:
         messages = self.store.load_messages(batch.app_id, batch.sender, batch.first_seq, batch.last_seq)

@@ -72,3 +72,9 @@ class SendError(RuntimeError):
     def __init__(self, message: str, *, retryable: bool):
         super().__init__(message)
         self.retryable = retryable
+
+
+class NotDueYet(Exception):
+    """process_message: the batch is not due before the Lambda's inline wait runs out. The state
+    machine catches it (by this class name) and waits until the moment in the message, an ISO-8601
+    timestamp, then runs process_message again. Not a failure: it is never retried as one."""

@@ -35,11 +35,6 @@ class Scheduler:
     def _sfn(self):
         return aws.client("stepfunctions")
 
-    def _execution_arn(self, name: str) -> str:
-        # arn:aws:states:REGION:ACCOUNT:stateMachine:NAME -> ...:execution:NAME:EXECUTION
-        prefix, machine = self.state_machine_arn.split(":stateMachine:", 1)
-        return f"{prefix}:execution:{machine}:{name}"
-
     def start(self, app_id: str, sender: str, seq: int, wait_until: float, suffix: str = "") -> bool:
         """Start the execution for ``seq``. Returns False if one with that name already exists."""
         try:
@@ -53,12 +48,3 @@ class Scheduler:
                 return False
             raise
         return True
-
-    def stop_superseded(self, app_id: str, sender: str, seq: int) -> None:
-        """Stop the execution that ``seq`` supersedes. An optimisation only: it saves the superseded
-        execution's transitions and invoke. If it fails or races, that execution finds ``seq`` moved
-        on when it wakes and ends without claiming anything."""
-        self._sfn.stop_execution(
-            executionArn=self._execution_arn(execution_name(app_id, sender, seq)),
-            cause="superseded by a newer message",
-        )

@@ -70,17 +70,6 @@ def _app_secrets(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return value
 
 
-WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
-
-
-def _workflow_type(env: Mapping[str, str]) -> str:
-    """WORKFLOW_TYPE: the state machine's type. EXPRESS executions cannot be stopped."""
-    value = env.get("WORKFLOW_TYPE", "").strip().upper() or "STANDARD"
-    if value not in WORKFLOW_TYPES:
-        raise ConfigError(f"environment variable WORKFLOW_TYPE must be STANDARD or EXPRESS, got {value[:20]!r}")
-    return value
-
-
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -167,7 +156,6 @@ class WebhookSettings:
     secrets_parameters: dict[str, str] = field(default_factory=dict)  # app_id -> SSM SecureString name
     app_secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  # local runs only
     debounce_policies: dict[str, DebouncePolicy] = field(default_factory=dict)  # DEBOUNCE_POLICIES
-    workflow_type: str = "STANDARD"  # WORKFLOW_TYPE; EXPRESS: superseded executions are not stopped
 
     def provider_for(self, app_id: str) -> str:
         return self.providers.get(app_id, DEFAULT_PROVIDER)
@@ -187,7 +175,6 @@ class WebhookSettings:
             secrets_parameters=_json_map(env, "SECRETS_PARAMETERS_MAP", required=False),
             app_secrets=_app_secrets(env),
             debounce_policies=_debounce_policies(env),
-            workflow_type=_workflow_type(env),
         )
 
 
@@ -200,6 +187,7 @@ class ProcessorSettings:
     debounce_seconds: float
     batch_lease_seconds: float
     failed_batches_queue_url: str
+    inline_wait_seconds: float = 15  # INLINE_WAIT_SECONDS: remainders up to this are waited out in process_message
     debounce_policies: dict[str, DebouncePolicy] = field(default_factory=dict)  # DEBOUNCE_POLICIES
 
     def policy_for(self, app_id: str) -> DebouncePolicy:
@@ -214,6 +202,7 @@ class ProcessorSettings:
             debounce_seconds=_number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300),
             batch_lease_seconds=_number(env, "BATCH_LEASE_SECONDS", 300, 1, 86400),
             failed_batches_queue_url=_required(env, "FAILED_BATCHES_QUEUE_URL"),
+            inline_wait_seconds=_number(env, "INLINE_WAIT_SECONDS", 15, 0, 600),
             debounce_policies=_debounce_policies(env),
         )
 

@@ -165,26 +165,26 @@ class WebhookService:
             return False
         metrics.message_received()
         log["seq"] = appended.seq
-        due = policy.due(appended.burst or Burst(started_at=now, last_at=now, arrivals=(now,)))
+        burst = appended.burst or Burst(started_at=now, last_at=now, arrivals=(now,))
+        due = policy.due(burst)
         logger.info("message stored", extra={**log, "due_reason": due.reason, "quiet_seconds": round(due.wait, 3)})
-        self._restart_timer(app_id, message.sender, appended.seq, due.at, log)
+        # One timer per burst: a later message of the burst moves its due time, and the burst's
+        # execution, when it wakes, waits out the rest (process_message reads the stored burst).
+        if policy.needs_timer(burst, len(message.text.encode())):
+            self._start_timer(app_id, message.sender, appended.seq, due.at, log)
+        else:
+            logger.info("wait extended", extra={**log, "wait_seconds": round(due.at - self.clock(), 3)})
         return True
 
-    def _restart_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict) -> None:
+    def _start_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict) -> None:
         # The message is durable now: a failure below must not make the provider send it again.
         # A conversation whose timer was not armed is found by its overdue due_at and re-armed.
-        # An EXPRESS execution cannot be stopped: the superseded one wakes, finds seq moved on, ends.
-        if seq > 1 and self.settings.workflow_type != "EXPRESS":
-            try:
-                self.scheduler.stop_superseded(app_id, sender, seq - 1)
-            except (ClientError, BotoCoreError) as exc:
-                logger.info("stop of superseded execution failed", extra={**log, "error": type(exc).__name__})
         try:
             self.scheduler.start(app_id, sender, seq, fire_at)
         except (ClientError, BotoCoreError) as exc:
             logger.error("timer start failed; left for the sweeper", extra={**log, "error": type(exc).__name__})
         else:
-            logger.info("wait restarted", extra={**log, "wait_seconds": round(fire_at - self.clock(), 3)})
+            logger.info("wait started", extra={**log, "wait_seconds": round(fire_at - self.clock(), 3)})
 
 
 def _check_size(message: InboundMessage) -> None:

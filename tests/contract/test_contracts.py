@@ -171,8 +171,8 @@ def test_analysis_finds_the_calls_each_function_is_known_to_make(usages) -> None
     """Guard against a contract that passes because the analysis sees nothing."""
     by_handler = {FUNCTIONS[name].handler: usage for name, usage in usages.items()}
     post = by_handler["post_message.handler.lambda_handler"]
-    assert {"dynamodb:UpdateItem", "states:StartExecution", "states:StopExecution"} <= post.actions
-    assert {"TABLE_NAME", "STATE_MACHINE_ARN", "WORKFLOW_TYPE", "LOG_LEVEL"} <= set(post.env_reads)
+    assert {"dynamodb:UpdateItem", "states:StartExecution"} <= post.actions
+    assert {"TABLE_NAME", "STATE_MACHINE_ARN", "LOG_LEVEL"} <= set(post.env_reads)
     assert "lambda:InvokeFunction" not in post.actions
     process = by_handler["process_message.handler.lambda_handler"]
     assert {"lambda:InvokeFunction", "dynamodb:Query", "dynamodb:PutItem"} <= process.actions

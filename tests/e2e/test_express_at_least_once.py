@@ -20,6 +20,7 @@ import pytest
 from conftest import World
 from gateway import settings
 from gateway.scheduler import Scheduler, execution_input
+from faults import FaultInjector
 from helpers import api_event, wait_for, zapi_text
 from util.local_aws import REGION, render_definition
 
@@ -40,7 +41,6 @@ def make_express(world: World, monkeypatch) -> None:
     )["stateMachineArn"]
     world.state_machine_arn = arn
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-    monkeypatch.setenv("WORKFLOW_TYPE", "EXPRESS")
     settings.reset()
     world.post_handler.service.cache_clear()
     world.process_handler.dispatcher.cache_clear()
@@ -63,9 +63,12 @@ def express_waiting(monkeypatch):
 
 @pytest.fixture
 def no_stop(monkeypatch):
-    stops = []
-    monkeypatch.setattr(Scheduler, "stop_superseded", lambda self, *args: stops.append(args))
-    return stops
+    """Counts every AWS call the gateway's own clients make (none fails): StopExecution must be 0
+    (an EXPRESS execution cannot be stopped, and one timer per burst leaves nothing to stop)."""
+    return FaultInjector().install(monkeypatch)
+
+
+STOPS = ("stepfunctions", "stop_execution")
 
 
 def finished(world: World) -> bool:
@@ -94,7 +97,7 @@ def assert_each_message_in_exactly_one_batch(world: World, posted: set[str]) -> 
     return batches
 
 
-def test_express_never_stops_and_the_superseded_executions_end_without_dispatching(express, no_stop):
+def test_express_runs_one_execution_per_burst_and_never_stops_one(express, no_stop):
     # GIVEN an EXPRESS state machine, WHEN one sender types three messages
     ids = []
     for number, text in enumerate(["hi", "I have a question", "about my order"]):
@@ -103,13 +106,12 @@ def test_express_never_stops_and_the_superseded_executions_end_without_dispatchi
         time.sleep(0.2)
     assert wait_for(lambda: express.bot_events["bot1"] and finished(express))
     time.sleep(QUIET + 1)
-    # THEN no stop was attempted, every execution ran to its end, and one batch holds all three
-    assert no_stop == []
-    assert sorted(e["status"] for e in express.executions()) == ["SUCCEEDED"] * 3
+    # THEN no stop was attempted, the burst's one execution ran to its end with all three
+    assert no_stop.calls[STOPS] == 0
+    assert [e["status"] for e in express.executions()] == ["SUCCEEDED"]
     assert [e["message"] for e in express.bot_events["bot1"]] == ["hi\nI have a question\nabout my order"]
-    # the two superseded executions woke up too (a timer may also fire a little early and wait again)
     process_calls = [event for name, event in express.invocations if name == World.PROCESS_FUNCTION]
-    assert {event["seq"] for event in process_calls} == {1, 2, 3}
+    assert {event["seq"] for event in process_calls} == {1}
 
 
 def test_duplicate_executions_of_every_start_deliver_each_message_in_exactly_one_batch(express, no_stop, monkeypatch):
@@ -142,8 +144,8 @@ def test_duplicate_executions_of_every_start_deliver_each_message_in_exactly_one
     # overlap does not) a batch goes out at most once per copy of its execution
     assert all(1 <= len(copies) <= 2 for copies in batches.values())
     assert [ids for ids in (c[0] for c in batches.values()) if "DUP-0-later" in ids] == [["DUP-0-later"]]
-    assert len(express.executions()) == 2 * len(posted)
-    assert no_stop == []
+    assert len(express.executions()) == 2 * len(batches)  # one timer per burst, each started twice
+    assert no_stop.calls[STOPS] == 0
     # and the conversations' counters agree: everything claimed was delivered
     for item in (i for i in express.items() if i["sk"] == "META"):
         assert item["claimed_seq"] == item["delivered_seq"] == item["seq"]

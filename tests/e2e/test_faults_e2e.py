@@ -69,16 +69,6 @@ def test_a_failed_start_execution_is_re_armed_by_the_sweeper(world2, monkeypatch
     assert sweep(world2)["overdue"] == 0  # delivered: out of the index
 
 
-def test_a_failed_stop_execution_changes_nothing(world2, monkeypatch):
-    FaultInjector().add("stepfunctions", "stop_execution", "ThrottlingException", rate=1.0).install(monkeypatch)
-    for text in ["a", "b", "c"]:
-        world2.post(api_event(zapi_text(PHONE, text)))
-    assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
-    time.sleep(1.5)
-    assert [e["message"] for e in world2.bot_events["bot1"]] == ["a\nb\nc"]
-    assert {e["status"] for e in world2.executions()} == {"SUCCEEDED"}  # the superseded ones ended by themselves
-
-
 def test_a_crash_after_the_claim_is_retried_with_the_same_batch_id(world2, monkeypatch):
     faults = FaultInjector().add("lambda", "invoke", "ServiceException", times=1)
     faults.install(monkeypatch)

@@ -148,7 +148,7 @@ def test_a_burst_posted_over_http_comes_back_as_one_reply_in_the_outbox(gateway)
     console = gateway.console()
     dispatched = [line for line in console.splitlines() if "batch dispatched" in line]
     assert len(dispatched) == 1 and "3 messages" in dispatched[0]
-    for event in ("received", "wait restarted", "reply queued", "reply sent"):
+    for event in ("received", "wait started", "wait extended", "reply queued", "reply sent"):
         assert event in console
     assert "HTTP 200" in console
     assert "9999" in dispatched[0] and PHONE not in console

@@ -221,8 +221,7 @@ def moto_world():
         patch.setenv("TABLE_NAME", TABLE)
         patch.setenv("DEBOUNCE_SECONDS", "1")
         patch.setenv("PROCESSING_LAMBDAS_MAP", json.dumps({"bot1": "bot1-chat-lambda"}))
-        for name in ("PROVIDERS_MAP", "SECRETS_PARAMETERS_MAP", "APP_SECRETS_MAP", "DEBOUNCE_POLICIES",
-                     "WORKFLOW_TYPE"):
+        for name in ("PROVIDERS_MAP", "SECRETS_PARAMETERS_MAP", "APP_SECRETS_MAP", "DEBOUNCE_POLICIES"):
             patch.delenv(name, raising=False)
         yield process_arn
         aws.reset()

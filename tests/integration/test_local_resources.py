@@ -148,7 +148,7 @@ def test_the_functions_get_the_environment_main_tf_gives_them_with_the_tfvars_va
     for name, expression in terraform.items():
         variable = re.fullmatch(r"(?:tostring\()?var\.(\w+)\)?", expression)
         literal = re.fullmatch(r'"([^"$]*)"', expression)
-        if variable and name not in ("WORKFLOW_TYPE", "LOG_LEVEL"):  # STANDARD locally; LOG_LEVEL may come from the shell
+        if variable and name != "LOG_LEVEL":  # LOG_LEVEL may come from the shell
             assert local[name] == str(values[variable.group(1)]), name
         elif literal:
             assert local[name] == literal.group(1), name

@@ -30,12 +30,14 @@ def test_a_zapi_text_is_stored_and_its_wait_started(world):
     assert len(executions) == 1 and executions[0]["name"].endswith("-1")
 
 
-def test_a_second_message_stops_the_first_execution_and_starts_its_own(quiet_world):
-    quiet_world.post(api_event(zapi_text(PHONE, "one")))
-    quiet_world.post(api_event(zapi_text(PHONE, "two")))
-    by_name = {e["name"].rsplit("-", 1)[1]: e["status"] for e in quiet_world.executions()}
-    assert by_name["1"] == "ABORTED"
-    assert by_name["2"] == "RUNNING"
+def test_one_timer_stands_for_the_burst_later_messages_start_none(quiet_world):
+    for text in ("one", "two", "three"):
+        quiet_world.post(api_event(zapi_text(PHONE, text)))
+    executions = quiet_world.executions()
+    assert [e["name"].rsplit("-", 1)[1] for e in executions] == ["1"]
+    assert executions[0]["status"] == "RUNNING"
+    quiet_world.post(api_event(zapi_text("5511888888888", "another sender")))
+    assert len(quiet_world.executions()) == 2
 
 
 def test_a_retried_webhook_is_answered_200_and_stored_once(world):

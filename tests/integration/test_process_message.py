@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -36,16 +37,32 @@ def test_the_latest_execution_claims_and_invokes_the_app_lambda(stored, monkeypa
     assert [name for name, _ in stored.invocations] == ["bot1-chat-lambda"]
 
 
-def test_an_early_timer_is_told_to_wait_and_nothing_is_invoked(stored):
-    result = run(stored, 2)
-    assert result["action"] == "wait" and result["wait_until"].endswith("Z")
+def test_an_early_timer_waits_out_a_short_remainder_itself(stored):
+    slept = []
+    dispatcher = stored.process_handler.dispatcher()
+    dispatcher.sleep = lambda seconds: (slept.append(seconds), time.sleep(seconds))
+    assert run(stored, 1)["action"] == "done"  # woke before the quiet period ended
+    assert len(slept) == 1 and 0 < slept[0] <= 1.2
+    assert [e["message"] for e in stored.bot_events["bot1"]] == ["one\ntwo"]
+
+
+def test_a_remainder_longer_than_the_inline_wait_is_sent_back_to_the_state_machine(stored, monkeypatch):
+    from gateway.errors import NotDueYet
+
+    dispatcher = stored.process_handler.dispatcher()
+    monkeypatch.setattr(dispatcher, "settings", dataclasses.replace(dispatcher.settings, inline_wait_seconds=0.0))
+    with pytest.raises(NotDueYet) as raised:
+        run(stored, 1)
+    assert str(raised.value).endswith("Z")  # the Wait state's TimestampPath value
     assert stored.bot_events["bot1"] == []
 
 
-def test_a_superseded_execution_ends_without_invoking(stored, monkeypatch):
+def test_the_bursts_timer_claims_every_message_of_the_burst(stored):
     time.sleep(1.2)
     assert run(stored, 1)["action"] == "done"
-    assert stored.invocations == []
+    assert [e["message"] for e in stored.bot_events["bot1"]] == ["one\ntwo"]
+    assert run(stored, 2)["action"] == "done"  # a second timer of the same burst finds it delivered
+    assert len(stored.bot_events["bot1"]) == 1
 
 
 def test_a_failing_app_lambda_fails_the_task_and_the_batch_stays_claimed_for_the_retry(stored, monkeypatch):

@@ -3,8 +3,8 @@ post_message and process_message logic and the sweeper, on moto, with faults inj
 
 Step Functions is stood in for by ``TimerService``, which keeps its semantics: executions named
 per sequence number (a second start with the same name is refused), a wait until the time the
-webhook computed, the task retried with backoff, a Catch that parks the batch after the last
-retry, and StopExecution as a best-effort cancel. The real state machine definition is exercised
+webhook computed, NotDueYet caught into another wait, the task retried with backoff, and a Catch
+that parks the batch after the last retry. The real state machine definition is exercised
 by tests/e2e; this harness is about volume, interleaving and faults.
 
     python -m tests.stress.harness --messages 10000 --conversations 500 --senders 16
@@ -40,7 +40,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 
 from gateway import aws  # noqa: E402
 from gateway.dispatch import Dispatcher, FailedBatchQueue  # noqa: E402
-from gateway.errors import AppInvocationError  # noqa: E402
+from gateway.errors import AppInvocationError, NotDueYet  # noqa: E402
 from gateway.scheduler import execution_name  # noqa: E402
 from gateway.settings import ProcessorSettings, WebhookSettings  # noqa: E402
 from gateway.sweeper import Sweeper  # noqa: E402
@@ -58,9 +58,8 @@ GRACE = 0.5
 class Rates:
     store_write: float = 0.02  # UpdateItem / TransactWriteItems throttled
     store_read: float = 0.01  # GetItem / Query throttled
-    start_execution: float = 0.03
-    stop_execution: float = 0.2
-    app_invoke: float = 0.05  # the per-app Lambda fails (after the claim)
+    start_execution: float = 0.1
+    app_invoke: float = 0.1  # the per-app Lambda fails (after the claim)
     provider_duplicate: float = 0.05  # the provider delivers an accepted webhook twice
 
 
@@ -141,7 +140,6 @@ class TimerService:
         self.faults = faults
         self.heap: list[tuple[float, int, dict]] = []
         self.names: set[str] = set()
-        self.stopped: set[str] = set()
         self.lock = threading.Condition()
         self.counter = 0
         self.active = 0
@@ -162,12 +160,6 @@ class TimerService:
                                     "attempt": 0})
         return True
 
-    def stop_superseded(self, app_id, sender, seq):
-        if self.faults.roll(self.faults.rates.stop_execution, "stepfunctions.stop_execution"):
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "StopExecution")
-        with self.lock:
-            self.stopped.add(execution_name(app_id, sender, seq))
-
     # --- execution
     def _push(self, at: float, execution: dict) -> None:
         self.counter += 1
@@ -186,8 +178,6 @@ class TimerService:
                 if not self.running:
                     return
                 _, _, execution = heapq.heappop(self.heap)
-                if execution["name"] in self.stopped:
-                    continue
                 self.active += 1
             try:
                 self._run(execution)
@@ -197,7 +187,12 @@ class TimerService:
 
     def _run(self, execution: dict) -> None:
         try:
-            result = self.dispatcher.handle(dict(execution["input"]))
+            self.dispatcher.handle(dict(execution["input"]))
+        except NotDueYet:  # Catch → WaitAgain → ProcessBatch (the Lambda's timestamp is whole-second)
+            execution["attempt"] = 0
+            with self.lock:
+                self._push(time.time() + 0.2, execution)
+            return
         except Exception as exc:  # noqa: BLE001 - the task failed: Retry, then Catch
             execution["attempt"] += 1
             if execution["attempt"] <= RETRY_ATTEMPTS:
@@ -212,11 +207,6 @@ class TimerService:
                 except Exception:  # noqa: BLE001
                     time.sleep(0.05)
             return  # the execution fails; the sweeper re-arms the conversation
-        if result.get("action") == "wait":
-            execution["attempt"] = 0
-            wait_until = time.time() + 0.2  # the Lambda's wait_until is whole-second; keep the run short
-            with self.lock:
-                self._push(wait_until, execution)
 
     def begin(self) -> None:
         for thread in self.threads:

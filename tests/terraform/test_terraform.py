@@ -56,7 +56,6 @@ LAMBDA_CONTRACT = {
         {
             "TABLE_NAME",
             "STATE_MACHINE_ARN",
-            "WORKFLOW_TYPE",
             "DEBOUNCE_SECONDS",
             "PROCESSING_LAMBDAS_MAP",
             "PROVIDERS_MAP",
@@ -332,13 +331,15 @@ def test_rendered_definition_is_valid_state_machine() -> None:
     assert tasks, "no Task state"
     for task in tasks:
         assert task["Retry"], "Task without Retry"
-        retry = task["Retry"][0]
+        # The retrier of real failures (NotDueYet, "wait again", has its own with MaxAttempts 0).
+        retry = next(r for r in task["Retry"] if r["ErrorEquals"] != ["NotDueYet"])
         assert retry["IntervalSeconds"] == 2 and retry["MaxAttempts"] == 6
         assert task["Parameters"]["FunctionName"] == TEMPLATE_VARS["process_message_function_arn"]
 
     for name, state in states.items():
         targets = [state.get("Next"), state.get("Default")]
         targets += [choice.get("Next") for choice in state.get("Choices", [])]
+        targets += [catch.get("Next") for catch in state.get("Catch", [])]
         for target in filter(None, targets):
             assert target in states, f"{name} -> unknown state {target}"
 
