@@ -56,6 +56,8 @@ locals {
     }
   }
 
+  inline_wait_seconds = var.inline_wait_seconds != null ? var.inline_wait_seconds : (var.workflow_type == "EXPRESS" ? 1 : 15)
+
   common_environment = {
     POWERTOOLS_SERVICE_NAME      = "debouncer"
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
@@ -139,7 +141,7 @@ module "process_message_lambda" {
     DEBOUNCE_SECONDS         = tostring(var.debounce_seconds)
     DEBOUNCE_POLICIES        = jsonencode(local.debounce_policies)
     FAILED_BATCHES_QUEUE_URL = aws_sqs_queue.failed_batches.url
-    INLINE_WAIT_SECONDS      = tostring(var.inline_wait_seconds)
+    INLINE_WAIT_SECONDS      = tostring(local.inline_wait_seconds)
     BATCH_LEASE_SECONDS      = tostring(var.batch_lease_seconds)
   })
 }
@@ -171,7 +173,7 @@ check "express_executions_fit_in_five_minutes" {
 
 check "inline_wait_fits_in_process_message" {
   assert {
-    condition     = var.inline_wait_seconds + 10 <= var.process_message_timeout_seconds
+    condition     = local.inline_wait_seconds + 10 <= var.process_message_timeout_seconds
     error_message = "inline_wait_seconds plus 10 s for the delivery must fit in process_message_timeout_seconds."
   }
 }

@@ -386,12 +386,12 @@ variable "send_retry_base_seconds" {
 }
 
 variable "inline_wait_seconds" {
-  description = "A burst's execution wakes at the due time its first message computed; process_message waits out up to this many more seconds itself (later messages moved the due time) instead of another Wait state. Cheaper than the 3 state transitions of a second wait below ~18 s at 256 MB. Must stay below process_message_timeout_seconds."
+  description = "A burst's execution wakes at the due time its first message computed; process_message waits out up to this many more seconds itself (later messages moved the due time) instead of another Wait state. null: 15 with STANDARD (cheaper than the 3 state transitions of a second wait below ~18 s at 256 MB), 1 with EXPRESS (its Wait is billed at 64 MB, a Lambda at lambda_memory_mb; 1 s absorbs a rounded-up timestamp). Must stay below process_message_timeout_seconds."
   type        = number
-  default     = 15
+  default     = null
 
   validation {
-    condition     = var.inline_wait_seconds >= 0 && var.inline_wait_seconds <= 600
+    condition     = var.inline_wait_seconds == null || (var.inline_wait_seconds >= 0 && var.inline_wait_seconds <= 600)
     error_message = "inline_wait_seconds must be between 0 and 600."
   }
 }

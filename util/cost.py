@@ -395,9 +395,11 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
         )["stateMachineArn"]
         failed_url = boto3.client("sqs", region_name=la.REGION).create_queue(QueueName="cost-failed")["QueueUrl"]
         os.environ.update(
-            TABLE_NAME=TABLE, STATE_MACHINE_ARN=machine, WORKFLOW_TYPE=workflow_type,
+            TABLE_NAME=TABLE, STATE_MACHINE_ARN=machine,
             DEBOUNCE_SECONDS=str(traffic["quiet_seconds"]), PROCESSING_LAMBDAS_MAP=json.dumps({APP: BOT_FUNCTION}),
             FAILED_BATCHES_QUEUE_URL=failed_url,
+            # main.tf's local.inline_wait_seconds default for each workflow type
+            INLINE_WAIT_SECONDS="1" if workflow_type == "EXPRESS" else "15",
         )
         from gateway import aws, settings
 
@@ -466,28 +468,22 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
 
 def _execution_cost(events: list[dict]) -> dict:
     """State transitions, and the duration AWS would bill an EXPRESS execution for: each Wait lasts
-    until its timestamp, each task as long as the process_message invocation (added later)."""
+    until its timestamp, each task as long as the process_message invocation (added later).
+
+    moto's Wait sleeps int(seconds) and so may wake up to 1 s before its timestamp, which AWS never
+    does; process_message's inline wait (>= 1 s with either workflow type) absorbs that, so the
+    execution takes the path it would take on AWS."""
     transitions = sum(1 for e in events if e["type"].endswith("StateEntered"))
     waits: list[float] = []
-    tasks = early_loops = 0
-    target = None
-    early = False
     for event in events:
         if event["type"] == "WaitStateEntered":
-            until = json.loads(event["stateEnteredEventDetails"]["input"]).get("wait_until")
+            state = json.loads(event["stateEnteredEventDetails"]["input"])
+            until = state.get("wait_until") or (state.get("not_due") or {}).get("errorMessage")
             target = datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=event["timestamp"].tzinfo)
             waits.append(max(0.0, (target - event["timestamp"]).total_seconds()))
-        elif event["type"] == "TaskStateEntered":
-            tasks += 1
-            early = target is not None and event["timestamp"] < target
-        elif event["type"] == "TaskStateExited" and early:
-            # moto's Wait sleeps int(seconds) and so may wake before the timestamp, which AWS never
-            # does; the batch is then not due yet and the execution loops once more. Not billed on AWS.
-            if json.loads(event["stateExitedEventDetails"]["output"]).get("action") == "wait":
-                early_loops += 1
-                waits.pop()
-    return {"transitions": transitions - 3 * early_loops, "raw_transitions": transitions, "waits": waits,
-            "tasks": tasks - early_loops, "early_loops": early_loops, "status": events[-1]["type"] if events else ""}
+    tasks = sum(1 for e in events if e["type"] == "TaskStateEntered")
+    return {"transitions": transitions, "raw_transitions": transitions, "waits": waits, "tasks": tasks,
+            "early_loops": 0, "status": events[-1]["type"] if events else ""}
 
 
 # --------------------------------------------------------------------------- pricing

@@ -716,6 +716,9 @@ def lambda_environment(config: LocalConfig, resources: "Resources",
         # main.tf fills in each policy's optional fields; the settings loader applies the same defaults.
         "DEBOUNCE_POLICIES": shell.get("DEBOUNCE_POLICIES", "").strip() or json.dumps(tf.get("debounce_policies") or {}),
         "REPLY_QUEUE_URL": resources.queue_url,  # for the example bots
+        # main.tf's local.inline_wait_seconds: var.inline_wait_seconds, else 15 (the local machine is STANDARD)
+        "INLINE_WAIT_SECONDS": shell.get("INLINE_WAIT_SECONDS", "").strip()
+        or (_terraform_string(tf["inline_wait_seconds"]) if tf.get("inline_wait_seconds") is not None else "15"),
     }
     env: dict[str, str] = {}
     unresolved = []

@@ -40,6 +40,7 @@ DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hou
 DEDUP_MAX_IDS = 256  # or for the last 256 to 512 messages of a conversation, if fewer: the set rides on every append
 DEDUP_KEY_MAX = 64
 SWEEP_BUCKETS = 16
+PENDING_RECHECK_SECONDS = 60  # due_at of a burst still pending when the batch before it is delivered
 # Arrival times (ms) the conversation keeps in ``recent_at`` for the adaptive debounce rule: appended
 # by every append, cut back to this many by every claim and seal.
 RECENT_ARRIVALS_KEPT = RHYTHM_WINDOW + 1
@@ -211,7 +212,9 @@ class ConversationStore:
                         " burst_bytes = if_not_exists(burst_bytes, :zero) + :text_bytes,"
                         " recent_at = list_append(if_not_exists(recent_at, :empty), :arrival),"
                         " last_at = :now_ms, app_id = :app_id, sender = :sender,"
-                        " fire_at_ms = :fire_at_ms, due_at = :due_at, sweep_bucket = :bucket, expires_at = :expires_at,"
+                        " fire_at_ms = :fire_at_ms, expires_at = :expires_at,"
+                        # Set once per burst: the index entry does not move with every message.
+                        " due_at = if_not_exists(due_at, :due_at), sweep_bucket = if_not_exists(sweep_bucket, :bucket),"
                         " ids_rotated_at = if_not_exists(ids_rotated_at, :now_s)"
                         " ADD ids_cur :ids"
                     ),
@@ -467,9 +470,15 @@ class ConversationStore:
         try:  # newer messages are pending: their own due_at stays
             self._ddb.update_item(
                 TableName=self.table_name, Key=key,
-                UpdateExpression="SET delivered_seq = :last",
+                # The claim had moved due_at to its delivery deadline: the pending burst gets a
+                # near one back, so a lost timer of that burst is found soon.
+                UpdateExpression="SET delivered_seq = :last, due_at = :soon, sweep_bucket = :bucket",
                 ConditionExpression="delivered_seq < :last",
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=_to_ddb({
+                    ":last": batch.last_seq,
+                    ":soon": int(self.clock()) + PENDING_RECHECK_SECONDS,
+                    ":bucket": f"B{(int(self.clock()) + PENDING_RECHECK_SECONDS) % SWEEP_BUCKETS:02d}",
+                }),
             )
         except ClientError as exc:
             if not _is_condition_failure(exc):

@@ -138,7 +138,6 @@ class DebouncePolicy:
         return due.at < self.due(before).at - TIMER_SLACK_SECONDS
 
     def latest_due(self, now: float) -> float:
-        """An upper bound of ``due(...).at`` for a message arriving at ``now``, whatever the burst
-        (the append stores it before it knows the burst; the sweeper looks for it)."""
-        longest = self.max_quiet_seconds if self.mode == "adaptive" else self.quiet_seconds
-        return now + min(longest, self.max_wait_seconds)
+        """An upper bound of ``due(...).at`` for a whole burst opened at ``now``: the max-wait cap
+        (the append stores it once per burst, before it knows the burst; the sweeper looks for it)."""
+        return now + self.max_wait_seconds

@@ -33,7 +33,7 @@ resource "aws_dynamodb_table" "this" {
     hash_key           = "sweep_bucket"
     range_key          = "due_at"
     projection_type    = "INCLUDE"
-    non_key_attributes = ["app_id", "sender", "seq"]
+    non_key_attributes = ["app_id", "sender"]
   }
 
   ttl {

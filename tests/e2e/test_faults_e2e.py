@@ -24,6 +24,8 @@ PHONE = "5544999999999"
 def world2(monkeypatch):
     monkeypatch.setenv("SWEEP_GRACE_SECONDS", "0")
     monkeypatch.setenv("BATCH_LEASE_SECONDS", "3")
+    # The sweeper looks for a burst once its max-wait cap has passed: keep it short here.
+    monkeypatch.setenv("DEBOUNCE_POLICIES", json.dumps({"bot1": {"quiet_seconds": 1, "max_wait_seconds": 2}}))
     with World(monkeypatch, debounce_seconds=1) as world:
         yield world
 
@@ -61,7 +63,7 @@ def test_a_failed_start_execution_is_re_armed_by_the_sweeper(world2, monkeypatch
     response = world2.post(api_event(zapi_text(PHONE, "lost timer")))
     assert response["statusCode"] == 200  # stored: the provider must not send it again
     assert world2.executions() == []
-    time.sleep(2.1)  # past the due time
+    time.sleep(2.1)  # past the burst's max-wait cap: its latest due time
     counts = sweep(world2)
     assert counts["rearmed"] == 1
     assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
