@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{e2e['timer_late_median_s']:.3f}", ""))
         rows.append(("  then claim + load + invoke until the app has the batch, median s",
                      f"{e2e['processing_median_s']:.3f}", ""))
-        rows.append(("  modelled for AWS (Wait fires at the whole second after due), median",
+        rows.append(("  modelled for AWS (timer at the whole second, rest waited in the Lambda), median",
                      f"{e2e['aws_delay_ratio']:.3f}", "<= 1.05"))
         rows.append(("  modelled for AWS, worst batch", f"{e2e['aws_delay_ratio_max']:.3f}", ""))
     imports = figures["imports"]
