@@ -284,6 +284,14 @@ class ConversationStore:
             return  # another writer sealed or claimed already; just retry the append
         seq = int(item["seq"])
         first = int(item.get("msgs_base", 0)) + 1
+        update = "REMOVE msgs SET msgs_bytes = :zero, msgs_base = :seq, recent_at = :recent"
+        values = {":zero": 0, ":seq": seq, ":recent": _recent(item)}
+        if len(item.get("ids_cur") or ()) > DEDUP_MAX_IDS:
+            # A long burst: rotate the remembered ids here too, so the item stays small. The
+            # condition on seq guarantees ids_cur is still the set read in ``item``.
+            update = ("REMOVE msgs, ids_cur SET msgs_bytes = :zero, msgs_base = :seq, recent_at = :recent,"
+                      " ids_prev = :ids_prev")
+            values[":ids_prev"] = set(item["ids_cur"])
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
@@ -307,13 +315,9 @@ class ConversationStore:
                         "Update": {
                             "TableName": self.table_name,
                             "Key": self._key(app_id, sender),
-                            "UpdateExpression": (
-                                "REMOVE msgs SET msgs_bytes = :zero, msgs_base = :seq, recent_at = :recent"
-                            ),
+                            "UpdateExpression": update,
                             "ConditionExpression": "seq = :seq",
-                            "ExpressionAttributeValues": _to_ddb(
-                                {":zero": 0, ":seq": seq, ":recent": _recent(item)}
-                            ),
+                            "ExpressionAttributeValues": _to_ddb(values),
                         }
                     },
                 ]

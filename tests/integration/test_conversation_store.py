@@ -7,7 +7,7 @@ import threading
 import pytest
 from moto import mock_aws
 
-from gateway.conversations import INLINE_LIMIT_BYTES, ConversationStore
+from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, ConversationStore
 from gateway.models import InboundMessage
 from util import local_aws
 
@@ -158,6 +158,10 @@ def test_a_burst_far_larger_than_one_item_is_sealed_into_chunks_and_delivered_wh
     state = store.get(APP, PHONE)
     assert state.seq == 1000
     assert sum(len(e["t"]) for e in state.inline) < INLINE_LIMIT_BYTES  # most of it lives in chunks
+    raw = store._get_raw(APP, PHONE)
+    remembered = len(raw.get("ids_cur", ())) + len(raw.get("ids_prev", ()))
+    assert remembered <= 2 * DEDUP_MAX_IDS + 64  # rotated at the seals: the item stays small
+    assert store.append(APP, msg(texts[-1], message_id="wamid.999"), due_at=0).duplicate  # a recent retry
     outcome = store.claim(APP, PHONE, 1000)
     assert deliver(store, outcome) == texts
 
