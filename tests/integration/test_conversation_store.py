@@ -4,35 +4,11 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-from moto import mock_aws
-
-from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, ConversationStore
+from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES
 from gateway.models import InboundMessage
 from util import local_aws
 
-TABLE = "conversations"
 APP, PHONE = "bot1", "5544999999999"
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def store(clock):
-    with mock_aws():
-        local_aws.create_table(TABLE)
-        yield ConversationStore(TABLE, clock=clock)
 
 
 def msg(text: str, message_id: str | None = None, sender: str = PHONE) -> InboundMessage:

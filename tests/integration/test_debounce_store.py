@@ -3,38 +3,12 @@ state, flushes that claim up to the current seq, the sender's rhythm kept across
 
 from __future__ import annotations
 
-import pytest
-from moto import mock_aws
-
-from gateway.conversations import RECENT_ARRIVALS_KEPT, ConversationStore
+from gateway.conversations import RECENT_ARRIVALS_KEPT
 from gateway.debounce import ADAPTIVE_FACTOR, DebouncePolicy
 from gateway.models import InboundMessage
-from util import local_aws
 
-TABLE = "conversations"
 APP, PHONE = "bot1", "5544999999999"
-T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float = T0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def store(clock):
-    with mock_aws():
-        local_aws.create_table(TABLE)
-        yield ConversationStore(TABLE, clock=clock)
-
+T0 = 1_700_000_000.0  # the clock fixture's start (tests/integration/conftest.py)
 
 _ids = iter(range(1, 10**6))
 
