@@ -174,3 +174,31 @@ def quiet_world(monkeypatch):
     """A world whose quiet period (60 s) outlasts the test: executions stay RUNNING until inspected."""
     with World(monkeypatch, debounce_seconds=60) as w:
         yield w
+
+
+class Clock:
+    """A clock the test sets: ``clock.now += 301`` passes a lease without waiting for it."""
+
+    def __init__(self, now: float = 1_700_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(clock):
+    """A conversation store on moto (no state machine) with the test's clock."""
+    from moto import mock_aws
+
+    from gateway.conversations import ConversationStore
+    from util import local_aws
+
+    with mock_aws():
+        local_aws.create_table("conversations")
+        yield ConversationStore("conversations", clock=clock)

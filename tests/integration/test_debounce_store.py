@@ -8,7 +8,7 @@ from gateway.debounce import ADAPTIVE_FACTOR, DebouncePolicy
 from gateway.models import InboundMessage
 
 APP, PHONE = "bot1", "5544999999999"
-T0 = 1_700_000_000.0  # the clock fixture's start (tests/integration/conftest.py)
+T0 = 1_700_000_000.0  # the clock fixture's start (tests/conftest.py)
 
 _ids = iter(range(1, 10**6))
 
