@@ -500,8 +500,8 @@ def _execution_cost(events: list[dict]) -> dict:
             target = datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=event["timestamp"].tzinfo)
             waits.append(max(0.0, (target - event["timestamp"]).total_seconds()))
     tasks = sum(1 for e in events if e["type"] == "TaskStateEntered")
-    return {"transitions": transitions, "raw_transitions": transitions, "waits": waits, "tasks": tasks,
-            "early_loops": 0, "status": events[-1]["type"] if events else ""}
+    return {"transitions": transitions, "waits": waits, "tasks": tasks,
+            "status": events[-1]["type"] if events else ""}
 
 
 # --------------------------------------------------------------------------- pricing
@@ -527,9 +527,8 @@ def price_run(result: RunResult, memory_mb: int) -> Priced:
     for invocation in m.invocations:
         by_function[invocation.function].append(invocation)
     process_ms = [i.billed_ms() for i in by_function["process_message"]] or [0.0]
-    early_loops = sum(e["early_loops"] for e in result.executions)  # moto artefacts, see _execution_cost
-    lambda_requests = sum(len(v) for v in by_function.values()) - early_loops
-    gb_seconds = (sum(i.billed_ms() for i in m.invocations) - early_loops * statistics.mean(process_ms)) / 1000 * memory_mb / 1024
+    lambda_requests = sum(len(v) for v in by_function.values())
+    gb_seconds = sum(i.billed_ms() for i in m.invocations) / 1000 * memory_mb / 1024
     transitions = sum(e["transitions"] for e in result.executions)
     calls_by_service = Counter()
     for (function, service, operation), count in m.calls.items():
@@ -558,7 +557,6 @@ def price_run(result: RunResult, memory_mb: int) -> Priced:
         "rru": sum(m.rru.values()) / n,
         "executions": len(result.executions) / n,
         "log_bytes": log_bytes / n,
-        "moto_early_wake_loops": early_loops / n,
         "post_message_ms": statistics.mean(i.billed_ms() for i in by_function["post_message"]),
         "process_message_ms": statistics.mean(process_ms),
     }
