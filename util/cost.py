@@ -50,19 +50,31 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
 
 # --------------------------------------------------------------------------- prices (ONE table)
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float  # USD per unit
+    count: str  # the per-message count it multiplies (Priced.counts)
+    line: str  # the bill line it is added to
+    per: float = 1.0  # the count is in units of 1/per (log bytes, priced per GB)
+
+
 # Published list prices, us-east-1, USD (checked 2026; DynamoDB on-demand after the November 2024
-# price cut). Free tiers are ignored.
+# price cut). Free tiers are ignored. A run is billed a line when it has the count (a STANDARD run
+# has transitions, an EXPRESS run executions and their duration); the order is the bill's.
 PRICES = {
-    "api_gateway_http_per_request": 1.00 / 1e6,  # HTTP API, first 300 M requests/month
-    "lambda_per_request": 0.20 / 1e6,
-    "lambda_per_gb_second": 0.0000166667,  # x86
-    "sfn_standard_per_transition": 0.025 / 1000,
-    "sfn_express_per_request": 1.00 / 1e6,
-    "sfn_express_per_gb_second": 0.00001667,  # first 1,000 h; billed in 100 ms and 64 MB steps
-    "dynamodb_per_wru": 0.625 / 1e6,  # on-demand write request unit
-    "dynamodb_per_rru": 0.125 / 1e6,  # on-demand read request unit
-    "sqs_per_request": 0.40 / 1e6,  # standard queue, per 64 KB chunk
-    "cloudwatch_logs_per_gb": 0.50,  # ingestion (standard class)
+    "api_gateway_http_per_request": Price(1.00 / 1e6, "api_requests", "API Gateway (HTTP API)"),  # first 300 M/month
+    "lambda_per_request": Price(0.20 / 1e6, "lambda_invocations", "Lambda requests"),
+    "lambda_per_gb_second": Price(0.0000166667, "lambda_gb_seconds", "Lambda duration"),  # x86
+    "dynamodb_per_wru": Price(0.625 / 1e6, "wru", "DynamoDB writes"),  # on-demand write request unit
+    "dynamodb_per_rru": Price(0.125 / 1e6, "rru", "DynamoDB reads"),  # on-demand read request unit
+    "cloudwatch_logs_per_gb": Price(0.50, "log_bytes", "CloudWatch Logs", per=1e9),  # ingestion, standard class
+    "sqs_per_request": Price(0.40 / 1e6, "sqs_requests", "SQS requests"),  # standard queue, per 64 KB chunk
+    "sfn_standard_per_transition": Price(0.025 / 1000, "transitions", "Step Functions transitions"),
+    "sfn_express_per_request": Price(1.00 / 1e6, "express_executions", "Step Functions requests"),
+    # first 1,000 h; billed in 100 ms and 64 MB steps
+    "sfn_express_per_gb_second": Price(0.00001667, "express_gb_seconds", "Step Functions duration"),
 }
 
 # Assumptions, all in one place. Latencies are typical in-region round trips; they turn the
@@ -77,7 +89,6 @@ ASSUMED_CALL_LATENCY_MS = {
 }
 PLATFORM_LOG_BYTES_PER_INVOCATION = 350  # START, END and REPORT lines of the Lambda runtime
 EXPRESS_MEMORY_MB = 64  # the smallest billing step; the execution's state here is a few hundred bytes
-API_CALLS_PRICED = {"sqs": "sqs_per_request"}  # other services' API calls are priced through units
 
 REFERENCE = {"senders": 30, "burst": 3, "message_bytes": 1024, "gap_seconds": 1.0, "quiet_seconds": 10}
 QUICK = {"senders": 6, "burst": 3, "message_bytes": 1024, "gap_seconds": 0.2, "quiet_seconds": 1}
@@ -149,17 +160,24 @@ class Invocation:
     slept_ms: float = 0.0  # process_message waiting out a burst's last seconds (billed, not compute)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
+    def own_ms(self) -> float:
+        """Own compute: wall time minus the time inside moto."""
+        return max(self.wall_ms - self.aws_ms, 0.0)
+
     def billed_ms(self) -> float:
-        """Own compute (wall time minus time inside moto) plus the assumed AWS latency of each call."""
-        own = max(self.wall_ms - self.aws_ms, 0.0)
-        latency = sum(ASSUMED_CALL_LATENCY_MS.get((s, o), ASSUMED_CALL_LATENCY_MS.get(s, 10.0)) for s, o in self.calls)
-        return math.ceil(own + latency)
+        """Own compute plus the assumed AWS latency of each call."""
+        return math.ceil(self.own_ms() + sum(call_latency_ms(s, o) for s, o in self.calls))
+
+
+def call_latency_ms(service: str, operation: str) -> float:
+    return ASSUMED_CALL_LATENCY_MS.get((service, operation), ASSUMED_CALL_LATENCY_MS.get(service, 10.0))
 
 
 class Meter:
     """Counts AWS calls (botocore), DynamoDB units and Lambda invocations while installed."""
 
-    def __init__(self, schema: dict):
+    def __init__(self, schema: dict | None = None):
+        schema = schema or {"KeySchema": []}
         self.calls: Counter = Counter()  # (function, service, operation) -> count
         self.wru: Counter = Counter()  # function -> write request units (table + GSI)
         self.rru: Counter = Counter()
@@ -173,6 +191,16 @@ class Meter:
             ([k["AttributeName"] for k in index["KeySchema"]], index["Projection"].get("NonKeyAttributes", []))
             for index in schema.get("GlobalSecondaryIndexes", [])
         ]
+
+    def book(self, function: str, own_ms: float, calls: list[tuple[str, str]], *, wru: float = 0.0,
+             rru: float = 0.0) -> None:
+        """Count an invocation that was not run (the seed's call pattern) as the hook counts a run one."""
+        with self._lock:
+            self.invocations.append(Invocation(function, own_ms, calls=list(calls)))
+            for service, operation in calls:
+                self.calls[(function, service, operation)] += 1
+            self.wru[function] += wru
+            self.rru[function] += rru
 
     # -- phases: which function is running on this thread
 
@@ -510,7 +538,7 @@ def _execution_cost(events: list[dict]) -> dict:
 @dataclass
 class Priced:
     label: str
-    lines: dict[str, float]  # component -> USD per message
+    lines: dict[str, float]  # bill line -> USD per message
     counts: dict[str, float]  # what was counted, per message
 
     @property
@@ -518,9 +546,18 @@ class Priced:
         return sum(self.lines.values()) * 1e6
 
 
-def price_run(result: RunResult, memory_mb: int) -> Priced:
-    """Per-message counts and USD. An EXPRESS execution's first Wait is billed as if the quiet
-    period were the reference one (a time-scaled run waits less, by the difference)."""
+def price(label: str, counts: dict[str, float]) -> Priced:
+    """Each count times its price from the one table; a line only for the counts the run has."""
+    lines: dict[str, float] = {}
+    for p in PRICES.values():
+        if p.count in counts:
+            lines[p.line] = lines.get(p.line, 0.0) + counts[p.count] / p.per * p.usd
+    return Priced(label, lines, counts)
+
+
+def count(result: RunResult, memory_mb: int) -> dict[str, float]:
+    """What the meter counted, per message. An EXPRESS execution's first Wait is billed as if the
+    quiet period were the reference one (a time-scaled run waits less, by the difference)."""
     m = result.meter
     n = result.messages
     by_function = defaultdict(list)
@@ -529,26 +566,13 @@ def price_run(result: RunResult, memory_mb: int) -> Priced:
     process_ms = [i.billed_ms() for i in by_function["process_message"]] or [0.0]
     lambda_requests = sum(len(v) for v in by_function.values())
     gb_seconds = sum(i.billed_ms() for i in m.invocations) / 1000 * memory_mb / 1024
-    transitions = sum(e["transitions"] for e in result.executions)
     calls_by_service = Counter()
-    for (function, service, operation), count in m.calls.items():
+    for (function, service, operation), calls in m.calls.items():
         if function in ("post_message", "process_message"):
-            calls_by_service[service] += count
-    webhook_calls = sum(c for (f, _, _), c in m.calls.items() if f == "post_message")
-    log_bytes = result.log_bytes + PLATFORM_LOG_BYTES_PER_INVOCATION * lambda_requests
-    lines = {
-        "API Gateway (HTTP API)": PRICES["api_gateway_http_per_request"],
-        "Lambda requests": lambda_requests / n * PRICES["lambda_per_request"],
-        "Lambda duration": gb_seconds / n * PRICES["lambda_per_gb_second"],
-        "DynamoDB writes": sum(m.wru.values()) / n * PRICES["dynamodb_per_wru"],
-        "DynamoDB reads": sum(m.rru.values()) / n * PRICES["dynamodb_per_rru"],
-        "CloudWatch Logs": log_bytes / n / 1e9 * PRICES["cloudwatch_logs_per_gb"],
-    }
-    for service, price in API_CALLS_PRICED.items():
-        if calls_by_service[service]:
-            lines[f"{service.upper()} requests"] = calls_by_service[service] / n * PRICES[price]
+            calls_by_service[service] += calls
     counts = {
-        "webhook_path_calls": webhook_calls / n,
+        "api_requests": len(by_function["post_message"]) / n,  # one webhook request per post_message
+        "webhook_path_calls": sum(c for (f, _, _), c in m.calls.items() if f == "post_message") / n,
         "aws_calls": sum(calls_by_service.values()) / n,
         "lambda_invocations": lambda_requests / n,
         "lambda_gb_seconds": gb_seconds / n,
@@ -556,63 +580,59 @@ def price_run(result: RunResult, memory_mb: int) -> Priced:
         "wru_gsi": sum(m.gsi_wru.values()) / n,
         "rru": sum(m.rru.values()) / n,
         "executions": len(result.executions) / n,
-        "log_bytes": log_bytes / n,
+        "log_bytes": (result.log_bytes + PLATFORM_LOG_BYTES_PER_INVOCATION * lambda_requests) / n,
+        "function_log_bytes": result.log_bytes / n,  # what the functions print: JSON logs and EMF lines
         "post_message_ms": statistics.mean(i.billed_ms() for i in by_function["post_message"]),
         "process_message_ms": statistics.mean(process_ms),
     }
+    if calls_by_service["sqs"]:
+        counts["sqs_requests"] = calls_by_service["sqs"] / n
     if result.workflow_type == "STANDARD":
-        counts["transitions"] = transitions / n
-        lines["Step Functions transitions"] = transitions / n * PRICES["sfn_standard_per_transition"]
+        counts["transitions"] = sum(e["transitions"] for e in result.executions) / n
     else:
         billed = 0.0
         for execution in result.executions:
             shift = REFERENCE["quiet_seconds"] - result.traffic["quiet_seconds"] if execution["waits"] else 0
             seconds = sum(execution["waits"]) + shift + execution["tasks"] * statistics.mean(process_ms) / 1000
             billed += math.ceil(seconds * 10) / 10 * EXPRESS_MEMORY_MB / 1024
+        counts["express_executions"] = len(result.executions) / n
         counts["express_gb_seconds"] = billed / n
-        lines["Step Functions requests"] = len(result.executions) / n * PRICES["sfn_express_per_request"]
-        lines["Step Functions duration"] = billed / n * PRICES["sfn_express_per_gb_second"]
-    return Priced(result.workflow_type.lower(), lines, counts)
+    return counts
+
+
+def price_run(result: RunResult, memory_mb: int) -> Priced:
+    return price(result.workflow_type.lower(), count(result, memory_mb))
+
+
+def seed_run(standard: RunResult) -> RunResult:
+    """One burst of the seed project's pattern, booked on a meter as if it had run, with this run's
+    item sizes and compute time. Per message: GetItem (boto3's default, eventually consistent),
+    StopExecution, UpdateItem or PutItem, StartExecution, UpdateItem (the two writes rewrite the
+    growing item); per burst: GetItem, Invoke, DeleteItem of the final item. One Standard execution
+    per message: the superseded ones are stopped in their Wait, the last one runs Wait, Task."""
+    b = standard.traffic["burst"]
+    ran = standard.meter
+    sizes = ran.append_sizes or [standard.traffic["message_bytes"]]
+    item = statistics.mean(sizes)  # the conversation item while the burst accumulates
+    final = max(sizes)
+    post_own = statistics.mean(i.own_ms() for i in ran.invocations if i.function == "post_message")
+    # The seed's process Lambda does not wait out a remainder: its compute only.
+    process_own = statistics.mean(max(i.own_ms() - i.slept_ms, 0)
+                                  for i in ran.invocations if i.function == "process_message")
+    meter = Meter()
+    for _ in range(b):
+        meter.book("post_message", post_own, [("dynamodb", "GetItem"), ("stepfunctions", "StopExecution"),
+                                              ("dynamodb", "UpdateItem"), ("stepfunctions", "StartExecution"),
+                                              ("dynamodb", "UpdateItem")],
+                   wru=2 * write_units(item), rru=read_units(item, False))
+    meter.book("process_message", process_own, [("dynamodb", "GetItem"), ("lambda", "Invoke"), ("dynamodb", "DeleteItem")],
+               wru=write_units(final), rru=read_units(final, False))
+    executions = [{"transitions": 1, "waits": [], "tasks": 0}] * (b - 1) + [{"transitions": 2, "waits": [], "tasks": 1}]
+    return RunResult("STANDARD", standard.traffic, b, 1, [], meter, executions, 0, [])
 
 
 def price_seed(standard: RunResult, memory_mb: int) -> Priced:
-    """The seed project's pattern, with this run's item sizes and compute time."""
-    b = standard.traffic["burst"]
-    m = standard.meter
-    sizes = m.append_sizes or [standard.traffic["message_bytes"]]
-    item = statistics.mean(sizes)  # the conversation item while the burst accumulates
-    final = max(sizes)
-    per_message_calls = [("dynamodb", "GetItem"), ("stepfunctions", "StopExecution"), ("dynamodb", "UpdateItem"),
-                         ("stepfunctions", "StartExecution"), ("dynamodb", "UpdateItem")]
-    per_burst_calls = [("dynamodb", "GetItem"), ("lambda", "Invoke"), ("dynamodb", "DeleteItem")]
-    post_own = statistics.mean(max(i.wall_ms - i.aws_ms, 0) for i in m.invocations if i.function == "post_message")
-    # The seed's process Lambda does not wait out a remainder: its compute only.
-    process_own = statistics.mean(max(i.wall_ms - i.aws_ms - i.slept_ms, 0)
-                                  for i in m.invocations if i.function == "process_message")
-
-    def billed(own, calls):
-        return math.ceil(own + sum(ASSUMED_CALL_LATENCY_MS.get((s, o), ASSUMED_CALL_LATENCY_MS.get(s, 10.0)) for s, o in calls))
-
-    gb_seconds = (b * billed(post_own, per_message_calls) + billed(process_own, per_burst_calls)) / 1000 * memory_mb / 1024
-    # GetItem: boto3's default, eventually consistent; the two UpdateItems: the growing item; DeleteItem: the final one
-    wru = b * 2 * write_units(item) + write_units(final)
-    rru = b * read_units(item, False) + read_units(final, False)
-    transitions = (b - 1) * 1 + 2  # superseded executions stopped in their Wait; the last one: Wait, Task
-    invocations = b + 1
-    lines = {
-        "API Gateway (HTTP API)": PRICES["api_gateway_http_per_request"],
-        "Lambda requests": invocations / b * PRICES["lambda_per_request"],
-        "Lambda duration": gb_seconds / b * PRICES["lambda_per_gb_second"],
-        "DynamoDB writes": wru / b * PRICES["dynamodb_per_wru"],
-        "DynamoDB reads": rru / b * PRICES["dynamodb_per_rru"],
-        "CloudWatch Logs": PLATFORM_LOG_BYTES_PER_INVOCATION * invocations / b / 1e9 * PRICES["cloudwatch_logs_per_gb"],
-        "Step Functions transitions": transitions / b * PRICES["sfn_standard_per_transition"],
-    }
-    counts = {"webhook_path_calls": len(per_message_calls), "aws_calls": len(per_message_calls) + len(per_burst_calls) / b,
-              "lambda_invocations": invocations / b, "lambda_gb_seconds": gb_seconds / b, "wru": wru / b, "wru_gsi": 0.0,
-              "rru": rru / b, "executions": 1.0, "transitions": transitions / b,
-              "log_bytes": PLATFORM_LOG_BYTES_PER_INVOCATION * invocations / b}
-    return Priced("seed", lines, counts)
+    return price("seed", count(seed_run(standard), memory_mb))
 
 
 # --------------------------------------------------------------------------- report
@@ -643,7 +663,7 @@ def as_json(runs: dict[str, RunResult], priced: list[Priced]) -> dict:
                                         for t, r in runs.items()},
         "calls": {t.lower(): {f"{f} {s}.{o}": c for (f, s, o), c in sorted(r.meter.calls.items())}
                   for t, r in runs.items()},
-        "prices": PRICES,
+        "prices": {name: p.usd for name, p in PRICES.items()},
         "assumed_call_latency_ms": {"/".join(k) if isinstance(k, tuple) else k: v for k, v in ASSUMED_CALL_LATENCY_MS.items()},
     }
 
@@ -665,7 +685,8 @@ def print_table(runs: dict[str, RunResult], priced: list[Priced]) -> None:
             ("express_gb_seconds", "Express GB-s", "{:.4f}"),
             ("lambda_invocations", "Lambda invocations", "{:.2f}"), ("lambda_gb_seconds", "Lambda GB-s", "{:.4f}"),
             ("wru", "DynamoDB WRU (incl. GSI)", "{:.2f}"), ("wru_gsi", "  of which GSI", "{:.2f}"),
-            ("rru", "DynamoDB RRU", "{:.2f}"), ("log_bytes", "log bytes", "{:.0f}")]
+            ("rru", "DynamoDB RRU", "{:.2f}"), ("log_bytes", "log bytes", "{:.0f}"),
+            ("function_log_bytes", "  of which the functions' output", "{:.0f}")]
     for key, title, fmt in rows:
         cells = [fmt.format(p.counts[key]) if key in p.counts else "-" for p in priced]
         print(f"{title:34}" + "".join(f"{c:>12}" for c in cells))
