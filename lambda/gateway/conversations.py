@@ -60,7 +60,11 @@ def _from_ddb(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def conversation_pk(app_id: str, sender: str) -> str:
-    return f"CONV#{app_id}#{sender}"
+    """``CONV#{app}#{sender}``, unambiguous: app ids hold no ``#`` (settings.APP_ID_PATTERN) and the
+    sender's ``%`` and ``#`` are escaped, so no sender string can reach into another conversation's key."""
+    if "#" in app_id:
+        raise ValueError("an app id may not contain '#'")
+    return f"CONV#{app_id}#{sender.replace('%', '%25').replace('#', '%23')}"
 
 
 def chunk_sk(first_seq: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Mapping
@@ -17,6 +18,17 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise ConfigError(f"environment variable {name} is required and is empty or missing")
     return value
+
+
+# An app id is part of the conversation key (CONV#{app}#{sender}): no separator, no surprise.
+APP_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _check_app_ids(name: str, app_ids) -> None:
+    for app_id in app_ids:
+        if not APP_ID_PATTERN.fullmatch(app_id):
+            raise ConfigError(f"environment variable {name}: app id {app_id[:80]!r} must match "
+                              f"^[A-Za-z0-9_-]{{1,64}}$ (letters, digits, '_' and '-')")
 
 
 def _json_map(env: Mapping[str, str], name: str, *, required: bool = True) -> dict[str, str]:
@@ -33,6 +45,7 @@ def _json_map(env: Mapping[str, str], name: str, *, required: bool = True) -> di
         isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
     ):
         raise ConfigError(f"environment variable {name} must be a JSON object of non-empty strings")
+    _check_app_ids(name, value)  # every map is keyed by app id
     return value
 
 
@@ -67,6 +80,7 @@ def _app_secrets(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
         for app, secrets in value.items()
     ):
         raise ConfigError(f"environment variable {name} must be a JSON object app_id -> object of strings")
+    _check_app_ids(name, value)
     return value
 
 

@@ -66,3 +66,15 @@ def test_zapi_send_text_request():
     assert request.json == {"phone": "5544999999999", "message": "hello"}
     assert request.headers["Client-Token"] == "tok"
     assert "Client-Token" not in zapi_send_text("https://x", reply, None).headers
+
+
+def test_no_sender_string_can_forge_another_conversations_key():
+    from gateway.conversations import conversation_pk
+
+    senders = ["5511999", "vip#5511999", "vip%235511999", "vip%5511999", "#", "%", "%23", "a#b#c", "a%23b%23c"]
+    keys = {conversation_pk("shop", s) for s in senders}
+    assert len(keys) == len(senders)
+    assert all(key.count("#") == 2 for key in keys)  # CONV#shop#<sender>: the sender holds no separator
+    with pytest.raises(ValueError):
+        conversation_pk("shop#vip", "5511999")  # settings refuse such an app id at cold start
+    assert conversation_pk("bot1", "5544999999999") == "CONV#bot1#5544999999999"  # plain senders unchanged

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from gateway.errors import ConfigError
@@ -44,3 +46,19 @@ def test_sender_settings_require_http_urls():
     settings = SenderSettings.from_env({"API_URLS_MAP": '{"bot1": "https://example.com/send"}'})
     assert settings.api_urls["bot1"] == "https://example.com/send"
     assert settings.http_timeout_seconds == 10
+
+
+@pytest.mark.parametrize("variable", ["PROCESSING_LAMBDAS_MAP", "PROVIDERS_MAP", "SECRETS_PARAMETERS_MAP"])
+@pytest.mark.parametrize("app_id", ["shop#vip", "bot 1", "bot1\x1f", "é", "a" * 65, "CONV#x"])
+def test_an_app_id_outside_the_safe_alphabet_is_refused_at_cold_start_naming_the_variable(variable, app_id):
+    """An app id is part of the conversation key: 'shop#vip' + sender '5511999' would share a key
+    with 'shop' + sender 'vip#5511999'."""
+    value = "zapi" if variable == "PROVIDERS_MAP" else "x"
+    env = {**WEBHOOK_ENV, variable: json.dumps({app_id: value})}
+    with pytest.raises(ConfigError, match=rf"{variable}.*\^\[A-Za-z0-9_-\]\{{1,64\}}\$"):
+        WebhookSettings.from_env(env)
+
+
+def test_app_ids_of_the_safe_alphabet_are_accepted():
+    env = {**WEBHOOK_ENV, "PROCESSING_LAMBDAS_MAP": json.dumps({"Shop_2-b": "x", "a" * 64: "y"})}
+    assert set(WebhookSettings.from_env(env).processing_lambdas) == {"Shop_2-b", "a" * 64}
