@@ -65,6 +65,91 @@ def test_reactions_and_status_broadcasts_are_ignored_and_empty_messages_refused(
         normalize(with_content({}))
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [
+        # wrappers are opened to their content
+        ("messages_upsert_ephemeral_text.json", "Mensagem temporária", "text"),
+        ("messages_upsert_view_once_v2_image.json", "só uma vez", "image"),
+        ("messages_upsert_document_with_caption.json", "segue o boleto", "document"),
+        # a list row or button the user picked: its title
+        ("messages_upsert_list_response.json", "Plano anual", "text"),
+        ("messages_upsert_buttons_response.json", "Confirmar pedido", "text"),
+        # a group's first message after a key rotation also carries senderKeyDistributionMessage
+        ("messages_upsert_group_sender_key_distribution.json", "Primeira mensagem no grupo", "text"),
+    ],
+)
+def test_wrapped_and_reply_messages_are_read(name, text, kind):
+    [message] = normalize(fixture_bytes("evolution", name))
+    assert (message.text, message.kind) == (text, kind)
+
+
+WRAPPERS = ["ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "viewOnceMessageV2Extension",
+            "documentWithCaptionMessage", "botInvokeMessage", "groupMentionedMessage", "someFutureWrapperMessage"]
+
+
+@pytest.mark.parametrize("wrappers", [[w] for w in WRAPPERS] + [WRAPPERS[:3], WRAPPERS[::-1]],
+                         ids=lambda w: "+".join(w))
+def test_any_wrapper_is_opened_however_deep(wrappers):
+    content = {"conversation": "deep inside", "messageContextInfo": {}}
+    for wrapper in reversed(wrappers):
+        content = {wrapper: {"message": content}, "messageContextInfo": {}}
+    [message] = normalize(with_content(content))
+    assert message.text == "deep inside"
+
+
+def test_wrapping_is_bounded():
+    content = {"conversation": "too deep"}
+    for _ in range(50):
+        content = {"ephemeralMessage": {"message": content}}
+    [message] = normalize(with_content(content))
+    assert message.kind == "unknown" and message.text.startswith("[ephemeral]")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"editedMessage": {"message": {"protocolMessage": {"type": "MESSAGE_EDIT",
+                                                           "editedMessage": {"conversation": "fixed"}}}}},
+        {"ephemeralMessage": {"message": {"editedMessage": {"message": {"conversation": "fixed"}}}}},
+        {"ephemeralMessage": {"message": {"reactionMessage": {"text": "👍"}}}},
+        {"viewOnceMessageV2": {"message": {"protocolMessage": {"type": "REVOKE"}}}},
+        {"senderKeyDistributionMessage": {"groupId": "x"}, "messageContextInfo": {}},
+    ],
+    ids=["edit", "wrapped-edit", "wrapped-reaction", "wrapped-revoke", "key-distribution-only"],
+)
+def test_edits_reactions_and_protocol_messages_are_ignored_inside_wrappers_too(content):
+    assert isinstance(normalize(with_content(content)), Ignored)
+
+
+def test_the_edited_message_fixture_is_ignored():
+    assert isinstance(normalize(fixture_bytes("evolution", "messages_upsert_edited_message.json")), Ignored)
+
+
+@pytest.mark.parametrize(
+    ("content", "text", "kind"),
+    [
+        ({"templateButtonReplyMessage": {"selectedId": "t1", "selectedDisplayText": "Track my order"}},
+         "Track my order", "text"),
+        ({"interactiveResponseMessage": {"body": {"text": "Sim", "format": "DEFAULT"},
+                                         "nativeFlowResponseMessage": {"name": "quick_reply"}}}, "Sim", "text"),
+        ({"listResponseMessage": {"listType": "SINGLE_SELECT", "singleSelectReply": {"selectedRowId": "r7"}}},
+         "[listResponse] r7", "listResponse"),
+        ({"buttonsResponseMessage": {"selectedButtonId": "b2"}}, "[buttonsResponse] b2", "buttonsResponse"),
+        ({"locationMessage": {"degreesLatitude": -23.55, "degreesLongitude": -46.63, "name": "Sé"}},
+         "[location] -23.55,-46.63 Sé", "location"),
+        ({"contactsArrayMessage": {"contacts": [{"displayName": "Ana"}, {"displayName": "Bia"}]}},
+         "[contacts] Ana, Bia", "contacts"),
+        ({"pollCreationMessageV3": {"name": "Pizza?", "options": [{"optionName": "yes"}]}}, "[poll] Pizza?", "poll"),
+        ({"orderMessage": {"orderTitle": "x", "itemCount": 2}}, "[order] A1B2C3D4E5F60718293A4B5C6D7E8F90", "unknown"),
+        ({"eventMessage": {"name": "Launch party"}}, "[event] Launch party", "unknown"),
+    ],
+)
+def test_replies_and_other_kinds_give_their_title_or_a_placeholder(content, text, kind):
+    [message] = normalize(with_content(content))
+    assert (message.text, message.kind) == (text, kind)
+
+
 def request(headers=None, query=None):
     return provider_request(fixture_bytes("evolution", "messages_upsert_conversation.json"),
                             headers=headers, query=query)

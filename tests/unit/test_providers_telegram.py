@@ -55,6 +55,22 @@ def test_edits_and_service_messages_are_ignored(name):
     assert isinstance(normalize(fixture_bytes("telegram", name)), Ignored)
 
 
+def test_an_anonymous_group_admin_is_a_person_and_the_group_is_the_conversation():
+    """`from` is @GroupAnonymousBot (is_bot) with `sender_chat`: the message was refused as a bot's."""
+    assert normalize(fixture_bytes("telegram", "supergroup_anonymous_admin.json")) == [
+        InboundMessage("-1001293752024", "Reminder: meeting at 10", "4501", 1721592600, "text")]
+
+
+def test_a_user_posting_as_a_channel_is_accepted_but_a_bot_without_sender_chat_is_not():
+    update = load_fixture("telegram", "supergroup_anonymous_admin.json")
+    update["message"]["from"] = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+    update["message"]["sender_chat"] = {"id": -1001000000001, "title": "A channel", "type": "channel"}
+    [message] = normalize(update)
+    assert message.sender == "-1001293752024"
+    del update["message"]["sender_chat"]
+    assert normalize(update) == Ignored("message from a bot")
+
+
 def test_messages_from_bots_and_other_updates_are_ignored():
     update = load_fixture("telegram", "private_text.json")
     update["message"]["from"]["is_bot"] = True

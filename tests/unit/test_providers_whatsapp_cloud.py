@@ -77,6 +77,45 @@ def test_reactions_are_skipped_and_interactive_replies_keep_their_title():
     assert [(m.text, m.kind) for m in normalize(body)] == [("Yes please", "text"), ("[unsupported]", "unsupported")]
 
 
+BSUID = "US.13491208655302741918"
+
+
+def test_a_user_with_a_username_and_no_phone_number_is_keyed_by_the_bsuid():
+    """No `from`: the message's `from_user_id` (business-scoped user id) is the sender; it was dropped
+    as "status update or reaction" before."""
+    assert normalize(fixture_bytes("whatsapp_cloud", "text_username_bsuid_only.json")) == [
+        InboundMessage(BSUID, "Does it come in another color?",
+                       "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", 1739321024, "text")]
+
+
+def test_a_message_with_no_sender_field_belongs_to_the_one_contact_of_its_notification():
+    """Meta's REQUEST_CONTACT_INFO example: the message names no sender; contacts[0].user_id does."""
+    [message] = normalize(fixture_bytes("whatsapp_cloud", "contacts_request_contact_info_bsuid.json"))
+    assert (message.sender, message.kind) == (BSUID, "contacts")
+
+
+def test_the_phone_number_wins_over_the_bsuid_when_meta_shares_both():
+    body = load_fixture("whatsapp_cloud", "text_username_bsuid_only.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = "16505551234"
+    [from_contact] = normalize(body)
+    value["messages"][0]["from"] = "16505551234"
+    [from_message] = normalize(body)
+    assert from_contact.sender == from_message.sender == "16505551234"
+
+
+def test_statuses_carrying_bsuids_are_still_ignored():
+    body = load_fixture("whatsapp_cloud", "status_read.json")
+    for status in body["entry"][0]["changes"][0]["value"]["statuses"]:
+        status.pop("recipient_id", None)
+        status["recipient_user_id"] = BSUID
+    assert isinstance(normalize(body), Ignored)
+    reaction = load_fixture("whatsapp_cloud", "text_username_bsuid_only.json")
+    reaction["entry"][0]["changes"][0]["value"]["messages"][0].update(
+        type="reaction", reaction={"message_id": "wamid.x", "emoji": "👍"})
+    assert isinstance(normalize(reaction), Ignored)
+
+
 def test_published_signature_vector_is_accepted():
     raw = fixture_bytes("whatsapp_cloud", "text.json")
     assert len(raw) == VECTOR["payload_bytes"]

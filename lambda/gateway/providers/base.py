@@ -31,11 +31,19 @@ class WebhookRequest:
     _json: Any = field(default=None, compare=False, repr=False)
 
     def json_object(self) -> dict:
-        """The body as a JSON object, or a 400 naming what is wrong with it."""
+        """The body as a JSON object, or a 400 naming what is wrong with it.
+
+        A name that appears twice in one object is refused (400 `duplicate_key`), at any depth:
+        parsers disagree on which value wins, so the text we would store might not be the one the
+        sender signed or another reader of the same bytes sees.
+        """
         if not self.raw_body.strip():
             raise BadRequest("the request body is empty", code="empty_body")
         try:
-            value = json.loads(self.raw_body)
+            value = json.loads(self.raw_body, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:
+            raise BadRequest(f"the request body repeats the JSON key {exc.key[:40]!r} in one object",
+                             code="duplicate_key") from None
         except (ValueError, RecursionError):  # also bad UTF-8, too deep, an int of more than 4,300 digits
             raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
         if not isinstance(value, dict):
@@ -51,8 +59,33 @@ class WebhookRequest:
             raise BadRequest("the request body is not form-encoded", code="invalid_form") from None
 
     def form(self) -> dict[str, str]:
-        """The form fields; for a repeated name the last value wins."""
-        return dict(self.form_pairs())
+        """The form fields. A repeated name is refused (400 `duplicate_parameter`), for the reason
+        json_object refuses a repeated key: which value counts would be a guess."""
+        fields: dict[str, str] = {}
+        for name, value in self.form_pairs():
+            if name in fields:
+                raise BadRequest(f"the request body repeats the form parameter {name[:40]!r}",
+                                 code="duplicate_parameter")
+            fields[name] = value
+        return fields
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """json.loads' object_pairs_hook: the object, unless a key appears twice in it."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return value
 
 
 class InboundProvider(Protocol):

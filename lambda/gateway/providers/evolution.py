@@ -18,8 +18,26 @@ MEDIA_KINDS = {
     "documentMessage": "document",
     "stickerMessage": "sticker",
 }
+# Content types that are no new message: reactions, deletions and other protocol messages, edits,
+# poll vote updates (encrypted), newsletter admin notices. An edit also comes wrapped (editedMessage).
 SKIPPED = frozenset({"reactionMessage", "protocolMessage", "editedMessage", "pollUpdateMessage",
-                     "senderKeyDistributionMessage"})
+                     "keepInChatMessage", "pinInChatMessage", "encReactionMessage"})
+EDIT_WRAPPERS = frozenset({"editedMessage"})
+# Keys that ride along with the content but are not it (Baileys' getContentType skips them too).
+NOT_CONTENT = frozenset({"senderKeyDistributionMessage", "messageContextInfo"})
+# Wrappers (ephemeralMessage, viewOnceMessage, viewOnceMessageV2, viewOnceMessageV2Extension,
+# documentWithCaptionMessage, editedMessage, botInvokeMessage, ...) are FutureProofMessage objects,
+# {"message": {...}}: they are opened, in general, down to this depth.
+MAX_WRAP_DEPTH = 8
+POLL_KINDS = ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3", "pollCreationMessageV4")
+# A button or list row the user picked: the chosen title is the text (as Cloud's list_reply.title).
+REPLY_TITLES = {
+    "listResponseMessage": (("title",), ("singleSelectReply", "selectedRowId")),
+    "buttonsResponseMessage": (("selectedDisplayText",), ("selectedButtonId",)),
+    "templateButtonReplyMessage": (("selectedDisplayText",), ("selectedId",)),
+    "interactiveResponseMessage": (("body", "text"), ("nativeFlowResponseMessage", "name")),
+}
+UNKNOWN_DETAIL = ("title", "name", "text", "caption", "description", "displayName")
 
 
 class EvolutionProvider:
@@ -60,9 +78,13 @@ def _message(data: Any) -> InboundMessage | Ignored:
     if message_id is None:
         raise UnprocessablePayload("the payload has no message id", code="missing_message_id")
     content = data.get("message") if isinstance(data.get("message"), dict) else {}
-    if any(name in content for name in SKIPPED) or data.get("messageType") in SKIPPED:
+    content, wrappers = _unwrap(content)
+    kind = _content_type(content)
+    if (kind in SKIPPED or data.get("messageType") in SKIPPED or EDIT_WRAPPERS.intersection(wrappers)):
         return Ignored("evolution reaction, edit or protocol message")
-    found = _text_of(content, message_id)
+    if kind is None and any(name in content for name in NOT_CONTENT):
+        return Ignored("evolution key distribution without content")
+    found = _text_of(content, kind, message_id)
     if found is None:
         raise UnprocessablePayload("the payload has no text", code="missing_text")
     text, kind = found
@@ -73,34 +95,76 @@ def _message(data: Any) -> InboundMessage | Ignored:
                           timestamp=_timestamp(data.get("messageTimestamp")), kind=kind)
 
 
-def _text_of(content: dict, message_id: str) -> tuple[str, str] | None:
+def _content_type(content: dict) -> str | None:
+    """The key that holds the message: "conversation" or the first "...Message" (Baileys' rule)."""
+    for name in content:
+        if (name == "conversation" or "Message" in name) and name not in NOT_CONTENT:
+            return name
+    return None
+
+
+def _unwrap(content: dict) -> tuple[dict, list[str]]:
+    """Open FutureProofMessage wrappers ({"<wrapper>": {"message": {...}}}), however they nest."""
+    wrappers: list[str] = []
+    for _ in range(MAX_WRAP_DEPTH):
+        name = _content_type(content)
+        inner = content.get(name) if name else None
+        if not (isinstance(inner, dict) and isinstance(inner.get("message"), dict)):
+            break
+        wrappers.append(name)
+        content = inner["message"]
+    return content, wrappers
+
+
+def _path(part: Any, path: tuple[str, ...]) -> str | None:
+    for name in path:
+        part = part.get(name) if isinstance(part, dict) else None
+    return non_empty_str(part)
+
+
+def _text_of(content: dict, kind: str | None, message_id: str) -> tuple[str, str] | None:
     text = non_empty_str(content.get("conversation"))
     if text:
         return text, "text"
     extended = content.get("extendedTextMessage")
     if isinstance(extended, dict) and non_empty_str(extended.get("text")):
         return extended["text"], "text"
-    wrapped = content.get("documentWithCaptionMessage")
-    if isinstance(wrapped, dict) and isinstance(wrapped.get("message"), dict):
-        content = {**content, **wrapped["message"]}
-    for key, kind in MEDIA_KINDS.items():
+    for key, media_kind in MEDIA_KINDS.items():
         part = content.get(key)
         if isinstance(part, dict):
             caption = non_empty_str(part.get("caption"))
             # The media reference: its URL when Evolution sends one, else the message id
             # (Evolution's getBase64FromMediaMessage fetches the media by it).
-            return caption or placeholder(kind, part.get("url") or message_id), kind
+            return caption or placeholder(media_kind, part.get("url") or message_id), media_kind
     location = content.get("locationMessage") or content.get("liveLocationMessage")
     if isinstance(location, dict):
         latitude, longitude = location.get("degreesLatitude"), location.get("degreesLongitude")
         where = f"{latitude},{longitude}" if latitude is not None and longitude is not None else None
-        return placeholder("location", where), "location"
+        name = non_empty_str(location.get("name")) or non_empty_str(location.get("address"))
+        return placeholder("location", " ".join(x for x in (where, name) if x)), "location"
     contact = content.get("contactMessage")
     if isinstance(contact, dict):
         return placeholder("contact", contact.get("displayName")), "contact"
-    others = [name for name in content if name.endswith("Message")]
-    if others:  # a kind this module does not know (poll, list, order, ...): kept, never dropped
-        return placeholder(others[0].removesuffix("Message"), message_id), "unknown"
+    contacts = content.get("contactsArrayMessage")
+    if isinstance(contacts, dict):
+        items = contacts.get("contacts") if isinstance(contacts.get("contacts"), list) else []
+        names = [c["displayName"] for c in items if isinstance(c, dict) and non_empty_str(c.get("displayName"))]
+        return placeholder("contacts", ", ".join(names) or contacts.get("displayName")), "contacts"
+    for key, (title_path, id_path) in REPLY_TITLES.items():
+        reply = content.get(key)
+        if isinstance(reply, dict):
+            title = _path(reply, title_path)
+            name = key.removesuffix("Message")
+            return (title, "text") if title else (placeholder(name, _path(reply, id_path)), name)
+    for key in POLL_KINDS:
+        poll = content.get(key)
+        if isinstance(poll, dict):
+            return placeholder("poll", poll.get("name")), "poll"
+    if kind is not None:  # a kind this module does not know (order, product, event, ...): kept, never dropped
+        part = content.get(kind)
+        detail = next((part[f] for f in UNKNOWN_DETAIL if isinstance(part, dict) and non_empty_str(part.get(f))),
+                      None)
+        return placeholder(kind.removesuffix("Message")[:40], (detail or message_id)[:200]), "unknown"
     return None
 
 

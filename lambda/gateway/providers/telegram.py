@@ -33,7 +33,9 @@ class TelegramProvider:
             kinds = sorted(k for k in update if k != "update_id")
             return Ignored(f"telegram update {','.join(kinds)[:60] or 'empty'}")  # edits, callbacks, channel posts
         sender = message.get("from") if isinstance(message.get("from"), dict) else {}
-        if sender.get("is_bot") is True:
+        # A person writing on behalf of a chat (an anonymous group admin: `from` is @GroupAnonymousBot;
+        # a user posting as a channel: @Channel_Bot) comes with `sender_chat`; only a real bot has not.
+        if sender.get("is_bot") is True and not isinstance(message.get("sender_chat"), dict):
             return Ignored("message from a bot")
         chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
         chat_id = chat.get("id")

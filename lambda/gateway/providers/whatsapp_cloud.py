@@ -57,8 +57,10 @@ class WhatsAppCloudProvider:
                 value = change.get("value")
                 if field_name != "messages" or not isinstance(value, dict):
                     continue  # smb_message_echoes (our own echoes), account and template updates
+                contacts = _dicts(value.get("contacts"))
+                contact = contacts[0] if len(contacts) == 1 else {}  # whose the messages are, when they say not
                 for message in _dicts(value.get("messages")):
-                    normalized = _message(message)
+                    normalized = _message(message, contact)
                     if normalized is not None:
                         messages.append(normalized)
         if messages:
@@ -72,11 +74,16 @@ def _dicts(value: Any) -> list[dict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _message(message: dict) -> InboundMessage | None:
+def _message(message: dict, contact: dict) -> InboundMessage | None:
     kind = message.get("type")
     if kind in SKIPPED_TYPES:
         return None
-    sender = non_empty_str(message.get("from"))
+    # The phone number when Meta shares it (`from`, else the one contact's `wa_id`), so a user keeps
+    # one conversation. A user with a WhatsApp username may come without it: then the business-scoped
+    # user id (BSUID, "US.1349...": `from_user_id`, else the contact's `user_id`) is the conversation,
+    # and the reply goes to it (outbound.whatsapp_cloud sends it as `recipient`).
+    sender = next((value for value in (message.get("from"), contact.get("wa_id"), message.get("from_user_id"),
+                                       contact.get("user_id")) if non_empty_str(value)), None)
     message_id = non_empty_str(message.get("id"))
     if sender is None or message_id is None:
         return None  # not something a person sent us

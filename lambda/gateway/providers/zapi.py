@@ -6,9 +6,27 @@ from typing import Mapping
 
 from ..errors import UnprocessablePayload
 from ..models import Ignored, InboundMessage
-from .base import WebhookRequest, check_shared_secret, optional_int, placeholder, require_str
+from .base import WebhookRequest, check_shared_secret, non_empty_str, optional_int, placeholder, require_str
 
-MEDIA_KINDS = ("image", "video", "audio", "document", "sticker", "location", "contact")
+# Media: the caption is the text, else "[kind] <kind>Url".
+MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+# Other callback contents, and the fields that describe each in "[type] detail" (a dotted path reads
+# a nested object; a list field joins the names of its items). A content object under a name that
+# is not here is kept as "[name] <its title, name or message>": a type Z-API adds is never refused.
+DETAILS = {
+    "event": ("name",),
+    "poll": ("question",),
+    "pollVote": ("options",),
+    "product": ("title", "productId"),
+    "order": ("orderTitle", "orderId"),
+    "requestPayment": ("value", "currencyCode"),
+    "sendPayment": ("paymentInfo.value", "paymentInfo.currencyCode"),
+    "reviewAndPay": ("referenceId", "total", "currency"),
+    "reviewOrder": ("referenceId", "orderStatus"),
+}
+UNKNOWN_DETAIL = ("title", "name", "message", "text", "caption", "description")
+# Actions on an earlier message, not new messages: answered 200 and not stored, as reactions are.
+SKIPPED = {"reaction": "reaction", "pinMessage": "pinned message"}
 
 
 class ZApiProvider:
@@ -32,8 +50,11 @@ class ZApiProvider:
             return Ignored("group notification")
         if body.get("waitingMessage") is True:
             return Ignored("message still waiting to be decrypted")
-        if isinstance(body.get("reaction"), dict):
-            return Ignored("reaction")
+        if body.get("isEdit") is True:  # the edited text of an earlier message, ignored like other providers' edits
+            return Ignored("edited message")
+        skipped = next((name for name in SKIPPED if isinstance(body.get(name), dict)), None)
+        if skipped:
+            return Ignored(SKIPPED[skipped])
         # The conversation is the chat: a private chat's phone, or a group's "<id>-group".
         sender = require_str(body.get("phone"), "sender")
         text, media = _text_of(body)
@@ -42,7 +63,7 @@ class ZApiProvider:
         message_id = body.get("messageId")
         if not isinstance(message_id, str) or not message_id:
             raise UnprocessablePayload("the payload has no messageId", code="missing_message_id")
-        momment = optional_int(body.get("momment"))
+        momment = optional_int(body.get("momment", body.get("moment")))  # "moment" in the poll examples
         return [
             InboundMessage(
                 sender=sender,
@@ -55,6 +76,7 @@ class ZApiProvider:
 
 
 def _text_of(body: dict) -> tuple[str | None, str | None]:
+    """(text, kind); (None, None) when the payload carries no content at all (or a malformed `text`)."""
     text = body.get("text")
     if isinstance(text, dict):
         message = text.get("message")
@@ -67,16 +89,51 @@ def _text_of(body: dict) -> tuple[str | None, str | None]:
             caption = media.get("caption")
             if isinstance(caption, str) and caption.strip():
                 return caption, kind
-            url = media.get(f"{kind}Url") or media.get("url") or ""
-            return (f"[{kind}] {url}".strip() if isinstance(url, str) else f"[{kind}]"), kind
-    for key in ("buttonsResponseMessage", "listResponseMessage"):  # a button or list row the user picked
+            return placeholder(kind, media.get(f"{kind}Url") or media.get("url")), kind
+    location = body.get("location")
+    if isinstance(location, dict):
+        latitude, longitude = location.get("latitude"), location.get("longitude")
+        where = f"{latitude},{longitude}" if _number(latitude) and _number(longitude) else None
+        name = non_empty_str(location.get("name")) or non_empty_str(location.get("address"))
+        return placeholder("location", " ".join(x for x in (where, name) if x)), "location"
+    contact = body.get("contact")
+    if isinstance(contact, dict):
+        phones = contact.get("phones") if isinstance(contact.get("phones"), list) else []
+        name = non_empty_str(contact.get("displayName")) or next((p for p in phones if non_empty_str(p)), None)
+        return placeholder("contact", name), "contact"
+    # A button or list row the user picked: its label (a list row's title, as Cloud's list_reply.title).
+    for key, fields in (("buttonsResponseMessage", ("message", "title")), ("listResponseMessage", ("title", "message"))):
         reply = body.get(key)
         if isinstance(reply, dict):
-            for name in ("message", "title"):
-                if isinstance(reply.get(name), str) and reply[name].strip():
-                    return reply[name], None
-    for kind, name_field in (("event", "name"), ("poll", "question")):
+            label = next((reply[f] for f in fields if non_empty_str(reply.get(f))), None)
+            return (label, None) if label else (placeholder(key.removesuffix("Message")), None)
+    for kind, fields in DETAILS.items():
         part = body.get(kind)
         if isinstance(part, dict):
-            return placeholder(kind, part.get(name_field)), kind
+            return placeholder(kind, _describe(part, fields)), kind
+    for kind, part in body.items():  # a content type this module does not know: kept, never refused
+        if isinstance(part, dict) and part:
+            return placeholder(kind[:40], _describe(part, UNKNOWN_DETAIL, first_only=True)), "unknown"
     return None, None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _describe(part: dict, fields: tuple[str, ...], *, first_only: bool = False) -> str | None:
+    """The non-empty values of `fields` in `part`, joined by spaces (short: a detail, not a dump)."""
+    found = []
+    for path in fields:
+        value = part
+        for name in path.split("."):
+            value = value.get(name) if isinstance(value, dict) else None
+        if isinstance(value, list):  # poll options: [{"name": ...}, ...]
+            value = ", ".join(v["name"] for v in value if isinstance(v, dict) and non_empty_str(v.get("name")))
+        if _number(value):
+            value = str(value)
+        if non_empty_str(value):
+            found.append(value.strip())
+            if first_only:
+                break
+    return " ".join(found)[:200] or None
