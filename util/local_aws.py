@@ -9,6 +9,7 @@ import contextlib
 import json
 import re
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -134,7 +135,7 @@ class LambdaContext:
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
         self.memory_limit_in_mb = 256
-        self.aws_request_id = "local"
+        self.aws_request_id = str(uuid.uuid4())  # as long as AWS's, so logs measure true to size
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
 

@@ -1,16 +1,45 @@
-"""Structured JSON logging (Powertools Logger) with phone numbers masked and texts never logged."""
+"""Structured JSON logging (Powertools Logger) with phone numbers masked and texts never logged.
+
+Log lines are most of the gateway's CloudWatch Logs bill, so an INFO line (one per event: a message
+stored, a batch dispatched, a reply sent) carries only what tells events apart: ``level``,
+``message``, ``function_request_id``, ``correlation_id`` (the conversation) and ``batch_id``, and
+the event's own keys. What every line of an invocation would repeat (the function's name, ARN and
+memory, cold start, service, logger name, source location, X-Ray trace id) and the timestamp
+(CloudWatch stamps each event) are written on DEBUG, WARNING and ERROR lines only.
+"""
 
 from __future__ import annotations
 
 import os
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "debouncer")
 
+# Keys an INFO line leaves out (see the module docstring).
+INFO_OMITS = frozenset({"location", "timestamp", "service", "logger_name", "cold_start", "function_name",
+                        "function_memory_size", "function_arn", "xray_trace_id", "sampling_rate"})
+
+
+class CompactFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines, with RFC 3339 UTC timestamps; INFO lines without ``INFO_OMITS``.
+    A ``conversation`` key equal to the ``correlation_id`` is written once, as the latter."""
+
+    def __init__(self) -> None:
+        super().__init__(utc=True, use_rfc3339=True)
+
+    def serialize(self, log: dict) -> str:
+        if "conversation" in log and log.get("conversation") == log.get("correlation_id"):
+            del log["conversation"]
+        if log.get("level") == "INFO":
+            log = {key: value for key, value in log.items() if key not in INFO_OMITS}
+        return super().serialize(log)
+
 
 def get_logger(name: str) -> Logger:
-    return Logger(service=SERVICE, child=False, logger_name=name, level=os.environ.get("LOG_LEVEL", "INFO"))
+    return Logger(service=SERVICE, child=False, logger_name=name, level=os.environ.get("LOG_LEVEL", "INFO"),
+                  logger_formatter=CompactFormatter())
 
 
 def mask_phone(phone: str) -> str:
@@ -19,7 +48,6 @@ def mask_phone(phone: str) -> str:
         return ""
     tail = phone[-4:] if len(phone) > 6 else ""
     return "*" * max(len(phone) - len(tail), 3) + tail
-
 
 
 def correlate(logger: Logger, conversation: str | None, **keys: object) -> None:

@@ -167,24 +167,27 @@ class WebhookService:
         log["seq"] = appended.seq
         burst = appended.burst or Burst(started_at=now, last_at=now, arrivals=(now,))
         due = policy.due(burst)
-        logger.info("message stored", extra={**log, "due_reason": due.reason, "quiet_seconds": round(due.wait, 3)})
         # One timer per burst: a later message of the burst moves its due time, and the burst's
         # execution, when it wakes, waits out the rest (process_message reads the stored burst).
         if policy.needs_timer(burst, len(message.text.encode())):
-            self._start_timer(app_id, message.sender, appended.seq, due.at, log)
+            timer = self._start_timer(app_id, message.sender, appended.seq, due.at, log)
         else:
-            logger.info("wait extended", extra={**log, "wait_seconds": round(due.at - self.clock(), 3)})
+            timer = "extended"
+        # One INFO line per stored message (log.py); the burst's detail at DEBUG.
+        logger.info("message stored", extra={**log, "due_reason": due.reason, "timer": timer,
+                                             "wait_seconds": round(due.at - self.clock(), 3)})
+        logger.debug("burst", extra={**log, "quiet_seconds": round(due.wait, 3), "recent_arrivals": len(burst.arrivals)})
         return True
 
-    def _start_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict) -> None:
+    def _start_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict) -> str:
         # The message is durable now: a failure below must not make the provider send it again.
         # A conversation whose timer was not armed is found by its overdue due_at and re-armed.
         try:
             self.scheduler.start(app_id, sender, seq, fire_at)
         except (ClientError, BotoCoreError) as exc:
             logger.error("timer start failed; left for the sweeper", extra={**log, "error": type(exc).__name__})
-        else:
-            logger.info("wait started", extra={**log, "wait_seconds": round(fire_at - self.clock(), 3)})
+            return "failed"
+        return "started"
 
 
 def _check_size(message: InboundMessage) -> None:

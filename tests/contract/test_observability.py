@@ -157,3 +157,39 @@ def test_no_log_call_passes_a_message_text_or_a_raw_phone_number() -> None:
             if "mask_phone(" not in match.group(0):
                 offenders.append(f"{path.name}: {match.group(0)[:80]}")
     assert not offenders, offenders
+
+
+def test_a_stored_message_is_one_compact_info_line(world, capfd):
+    """Log bytes are most of the logs bill: one INFO line per message, without the keys every line
+    of an invocation would repeat; a WARNING or DEBUG line keeps them (lambda/gateway/log.py)."""
+    world.post(api_event(zapi_text(PHONE, "hello", "OBS-ONE")))
+    logs, emf = printed(capfd)
+    info = [r for r in logs if r["level"] == "INFO"]
+    assert [r["message"] for r in info] == ["message stored"]
+    (stored,) = info
+    assert stored["correlation_id"] == conversation_id("bot1", PHONE) and stored["function_request_id"]
+    assert stored["timer"] == "started" and stored["seq"] == 1 and "wait_seconds" in stored
+    from gateway.log import INFO_OMITS
+
+    assert not INFO_OMITS & set(stored), sorted(INFO_OMITS & set(stored))
+    assert "conversation" not in stored  # the correlation_id says it
+    assert sum(metric_values(emf, metrics.MESSAGES_RECEIVED)) == 1  # the EMF line is still there
+
+
+def test_debug_and_warning_lines_keep_the_invocation_context() -> None:
+    from gateway.log import CompactFormatter
+
+    formatter = CompactFormatter()
+    formatter.append_keys(function_name="post_message", cold_start=True, correlation_id="c1")
+
+    def line(level: int) -> dict:
+        record = logging.LogRecord("post_message", level, __file__, 1, "event", None, None)
+        record.conversation = "c1"
+        return json.loads(formatter.format(record))
+
+    for level in (logging.DEBUG, logging.WARNING):
+        full = line(level)
+        assert full["function_name"] == "post_message" and full["cold_start"] is True and "location" in full
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", full["timestamp"])  # RFC 3339, UTC
+        assert full["correlation_id"] == "c1" and "conversation" not in full
+    assert set(line(logging.INFO)) == {"level", "message", "correlation_id"}
