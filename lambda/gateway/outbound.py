@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Callable, Mapping
@@ -82,6 +83,9 @@ def split_text(text: str, limit: int | None) -> list[str]:
 
     Each cut is made at the last line break that fits; failing that, the last sentence end
     (. ! ? … followed by whitespace); failing that, the last whitespace; failing that, a hard cut.
+    A cut never falls inside a grapheme cluster (a flag, a ZWJ emoji sequence, a skin tone, a
+    keycap, a letter and its accents, a Hangul syllable): it moves back to the cluster's start. Only
+    a single cluster longer than the limit is cut inside, between code points.
     The whitespace at a cut (and around a text that has to be split) is dropped; nothing else is
     lost or reordered. A text that fits is returned unchanged.
     """
@@ -90,16 +94,106 @@ def split_text(text: str, limit: int | None) -> list[str]:
     if limit < 2:
         raise ValueError("limit must be at least 2")
     parts: list[str] = []
-    rest = text.strip()
+    rest = _strip(text)
     while text_units(rest) > limit:
         window = _fitting_prefix(rest, limit)
-        cut = _cut(rest, len(window))
-        head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        cut = _cluster_start(rest, _cut(rest, len(window)))
+        head, rest = _strip(rest[:cut], start=False), _strip(rest[cut:], end=False)
         if head:
             parts.append(head)
     if rest:
         parts.append(rest)
     return parts
+
+
+# --- grapheme cluster boundaries (UAX #29), conservative -------------------------------------------
+# A cut between two code points is allowed only where UAX #29 puts a cluster boundary; where this
+# code is unsure it keeps the code points together (a part may end a little earlier, never inside a
+# cluster). unicodedata has no Grapheme_Cluster_Break property, so the classes are derived here.
+
+_ZWJ = "\u200d"
+_PREPEND = frozenset([*range(0x600, 0x606), 0x6DD, 0x70F, 0x890, 0x891, 0x8E2, 0xD4E, 0x110BD, 0x110CD,
+                      0x111C2, 0x111C3, 0x1193F, 0x11941, 0x11A3A, *range(0x11A84, 0x11A8A), 0x11D46, 0x11F02])
+
+
+def _joins_previous(char: str) -> bool:
+    """Extend, ZWJ or SpacingMark: never starts a cluster (GB9, GB9a)."""
+    code = ord(char)
+    return (unicodedata.category(char) in ("Mn", "Me", "Mc")  # accents, variation selectors, keycap U+20E3
+            or code in (0x200C, 0x200D, 0xE33, 0xEB3, 0xFF9E, 0xFF9F)
+            or 0x1F3FB <= code <= 0x1F3FF  # skin-tone modifiers
+            or 0xE0020 <= code <= 0xE007F)  # tags (subdivision flags)
+
+
+def _hangul(char: str) -> str:
+    code = ord(char)
+    if 0x1100 <= code <= 0x115F or 0xA960 <= code <= 0xA97C:
+        return "L"
+    if 0x1160 <= code <= 0x11A7 or 0xD7B0 <= code <= 0xD7C6:
+        return "V"
+    if 0x11A8 <= code <= 0x11FF or 0xD7CB <= code <= 0xD7FB:
+        return "T"
+    if 0xAC00 <= code <= 0xD7A3:
+        return "LV" if (code - 0xAC00) % 28 == 0 else "LVT"
+    return ""
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+def _is_boundary(text: str, index: int) -> bool:
+    """May a part end before text[index]?"""
+    if index <= 0 or index >= len(text):
+        return True
+    before, after = text[index - 1], text[index]
+    if before == "\r" and after == "\n":  # GB3
+        return False
+    if _joins_previous(after) or before == _ZWJ or ord(before) in _PREPEND:  # GB9, GB9a, GB9b, GB11
+        return False
+    if unicodedata.combining(before) == 9 and unicodedata.category(after) == "Lo":  # GB9c: virama + consonant
+        return False
+    jamo_before, jamo_after = _hangul(before), _hangul(after)
+    if jamo_before and jamo_after and (  # GB6, GB7, GB8
+            jamo_before == "L" and jamo_after in ("L", "V", "LV", "LVT")
+            or jamo_before in ("LV", "V") and jamo_after in ("V", "T")
+            or jamo_before in ("LVT", "T") and jamo_after == "T"):
+        return False
+    if _regional(before) and _regional(after):  # GB12, GB13: flags are pairs, counted from the run's start
+        run = 0
+        while index - run - 1 >= 0 and _regional(text[index - run - 1]):
+            run += 1
+        return run % 2 == 0
+    return True
+
+
+def _cluster_start(text: str, index: int) -> int:
+    """The nearest cluster boundary at or before `index`, above 0; `index` itself when one cluster
+    fills the whole window (it cannot be sent whole)."""
+    for candidate in range(index, 0, -1):
+        if _is_boundary(text, candidate):
+            return candidate
+    return index
+
+
+def _strip(text: str, *, start: bool = True, end: bool = True) -> str:
+    """str.strip by whole clusters: CR LF goes as one; a space that carries a combining mark stays."""
+    first, last = 0, len(text)
+    while start and first < last and text[first].isspace():
+        after = first + 1
+        while after < last and not _is_boundary(text, after):
+            after += 1
+        if not text[first:after].isspace():
+            break
+        first = after
+    while end and last > first and text[last - 1].isspace():
+        begin = last - 1
+        while begin > first and not _is_boundary(text, begin):
+            begin -= 1
+        if not text[begin:last].isspace():
+            break
+        last = begin
+    return text[first:last]
 
 
 def _fitting_prefix(text: str, limit: int) -> str:
@@ -157,13 +251,21 @@ def zapi_send_text(url: str, reply: Reply, client_token: str | None) -> Outbound
     return zapi(url, reply.phone_number, reply.message_to_send, {"client_token": client_token or ""})
 
 
+# A business-scoped user id: a two-letter country code, a period, then letters and digits
+# ("US.13491208655302741918"; a parent BSUID has "ENT." after the country: "US.ENT.1181...").
+_BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+
+
 def whatsapp_cloud(url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+    """Cloud API /messages. A phone number goes in `to`; a user known only by a BSUID (a WhatsApp
+    username without a shared phone number) is addressed by `recipient` instead."""
     token = _secret(secrets, "access_token", "whatsapp_cloud")
     endpoint = url if url.rstrip("/").endswith("/messages") else url.rstrip("/") + "/messages"
+    address = "recipient" if _BSUID.fullmatch(to) else "to"
     return OutboundRequest(
         "POST", endpoint,
         {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        json={"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": text}},
+        json={"messaging_product": "whatsapp", address: to, "type": "text", "text": {"body": text}},
     )
 
 

@@ -130,6 +130,21 @@ CASES = [
     Case("nested-40k-objects", raw('{"a":' * 40_000 + "1" + "}" * 40_000), 400, "invalid_json"),
     Case("int-5000-digits", raw(json.dumps(message("hi"))[:-1] + ',"momment":' + "7" * 5000 + "}"), 400,
          "invalid_json"),
+    # --- a key twice in one object: which value counts is a guess, so neither is taken -------------
+    Case("duplicate-key-text", raw(json.dumps(message("signed text"))[:-1] + ',"text":{"message":"other text"}}'),
+         400, "duplicate_key"),
+    Case("duplicate-key-phone", raw('{"phone":"5544999999999","phone":"5511888888888",'
+                                    + json.dumps(message("hi"))[1:]), 400, "duplicate_key"),
+    Case("duplicate-key-nested", escaped('"hi", "message": "bye"'), 400, "duplicate_key"),
+    Case("duplicate-key-same-value", raw(json.dumps(message("hi"))[:-1] + ',"type":"ReceivedCallback"}'), 400,
+         "duplicate_key"),
+    Case("duplicate-key-base64", raw(json.dumps(message("a"))[:-1] + ',"messageId":"M2"}', base64_body=True), 400,
+         "duplicate_key"),
+    # --- text-less types are kept as "[type] detail", never refused --------------------------------
+    Case("zapi-unknown-type", api_event({k: v for k, v in message("x").items() if k != "text"}
+                                        | {"futureThing": {"title": "New kind"}}), 200,
+         stored=accepted("[futureThing] New kind")),
+    Case("zapi-edit", api_event(message("changed", isEdit=True)), 200, answer=ignored("edited message")),
     Case("base64-invalid", {**api_event(message("hi")), "isBase64Encoded": True, "body": "!!not*base64"}, 400,
          "invalid_body"),
     Case("base64-invalid-utf8", raw(b'{"phone":"\xff\xfe\xc3","text":{"message":"\x80"}}', base64_body=True), 400,

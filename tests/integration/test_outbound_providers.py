@@ -104,6 +104,14 @@ def test_whatsapp_cloud_messages_with_bearer_token(send, server):
                                            "text": {"body": "Hi"}}
 
 
+@pytest.mark.parametrize("bsuid", ["US.13491208655302741918", "BR.ENT.11815799212886844830"])
+def test_whatsapp_cloud_addresses_a_business_scoped_user_id_as_recipient(send, server, bsuid):
+    """A user known only by a BSUID (username, no shared phone number) is answered through `recipient`."""
+    assert failed_ids(send(sqs_event({"app_id": "wac", "phone_number": bsuid, "message_to_send": "Hi"}))) == []
+    assert json.loads(only_request(server)["body"]) == {"messaging_product": "whatsapp", "recipient": bsuid,
+                                                        "type": "text", "text": {"body": "Hi"}}
+
+
 def test_telegram_send_message_to_the_chat(send, server):
     assert failed_ids(send(sqs_event({"app_id": "tg", "phone_number": "-1001293752024", "message_to_send": "Hi"}))) == []
     request = only_request(server)

@@ -294,3 +294,72 @@ def test_no_secret_ever_reaches_the_log(world, caplog):
     assert "message stored" in [r["msg"] for r in records]
     dumped = json.dumps(records, default=str)
     assert not [value for value in ALL_SECRET_VALUES if value in dumped]
+
+
+# --- a body that says two things: refused, whoever signed it ----------------------------------------
+
+def test_whatsapp_cloud_signed_body_with_a_repeated_key_is_refused_and_nothing_stored(world):
+    """Signed, so authentic; but `body` appears twice and parsers disagree on which one counts."""
+    use_provider(world, "whatsapp_cloud")
+    raw = fixture_bytes("whatsapp_cloud", "text.json").replace(
+        b'"body": "Body Text"', b'"body": "Body Text", "body": "Pay to account 666"')
+    response = world.post(raw_event(raw, {"X-Hub-Signature-256": wa_signature(raw)}))
+    assert_refused(world, response, 400, "duplicate_key")
+    assert "body" in response_json(response)["message"]
+
+
+def test_telegram_update_with_a_repeated_key_is_refused_and_nothing_stored(world):
+    use_provider(world, "telegram")
+    raw = fixture_bytes("telegram", "private_text.json").decode()
+    raw = raw.replace('"text": "4"', '"text": "4", "text": "5"', 1)
+    assert '"text": "5"' in raw
+    response = world.post(raw_event(raw, {"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token"}))
+    assert_refused(world, response, 400, "duplicate_key")
+
+
+def test_twilio_signed_form_with_a_repeated_parameter_is_refused_and_nothing_stored(world):
+    use_provider(world, "twilio")
+    pairs = list(load_fixture("twilio", "sms_inbound_text.json").items()) + [("Body", "Pay to account 666")]
+    signature = compute_signature("twilio-auth-token", TWILIO_URL, pairs)  # Twilio signs every value
+    event = api_event(form_body(pairs), raw=True, base64_body=True,
+                      headers={"content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    assert_refused(world, world.post(event), 400, "duplicate_parameter")
+
+
+# --- messages that were refused or dropped ----------------------------------------------------------
+
+def test_whatsapp_cloud_user_known_only_by_bsuid_is_stored_under_it(world):
+    use_provider(world, "whatsapp_cloud")
+    raw = fixture_bytes("whatsapp_cloud", "text_username_bsuid_only.json")
+    response = world.post(raw_event(raw, {"X-Hub-Signature-256": wa_signature(raw)}))
+    assert response_json(response) == {"status": "accepted", "stored": 1, "duplicates": 0}
+    assert stored_texts(world) == ["Does it come in another color?"]
+    assert len(world.executions()) == 1
+
+
+@pytest.mark.parametrize(("name", "text"), [("product.json", "[product] name 99999999999999999999"),
+                                            ("order_cart.json", "[order] name 422508169684569"),
+                                            ("poll_vote.json", "[pollVote] Z-API"),
+                                            ("payment_request.json", "[requestPayment] 1 BRL")])
+def test_zapi_callbacks_without_text_are_stored_not_refused(world, name, text):
+    use_provider(world, "zapi")
+    response = world.post(raw_event(fixture_bytes("zapi", name), {"X-Webhook-Token": "zapi-webhook-token"}))
+    assert response["statusCode"] == 200, response
+    assert stored_texts(world) == [text]
+
+
+def test_telegram_anonymous_admin_is_stored_under_the_group(world):
+    use_provider(world, "telegram")
+    response = world.post(raw_event(fixture_bytes("telegram", "supergroup_anonymous_admin.json"),
+                                    {"X-Telegram-Bot-Api-Secret-Token": "tg-secret-token"}))
+    assert response_json(response)["stored"] == 1
+    assert stored_texts(world) == ["Reminder: meeting at 10"]
+
+
+@pytest.mark.parametrize(("name", "text"), [("messages_upsert_ephemeral_text.json", "Mensagem temporária"),
+                                            ("messages_upsert_list_response.json", "Plano anual")])
+def test_evolution_wrapped_and_list_reply_messages_are_stored(world, name, text):
+    use_provider(world, "evolution")
+    response = world.post(raw_event(fixture_bytes("evolution", name), {"X-Webhook-Token": "evo-webhook-token"}))
+    assert response_json(response)["stored"] == 1
+    assert stored_texts(world) == [text]

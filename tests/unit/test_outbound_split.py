@@ -84,3 +84,104 @@ def test_parts_fit_keep_order_and_lose_nothing_but_whitespace(text, limit):
     if text_units(text) > limit:
         assert all(p and p == p.strip() for p in parts)
     assert squash("".join(parts)) == squash(text)
+
+
+# --- grapheme clusters: a part never ends inside one ----------------------------------------------
+
+CLUSTERS = {
+    "flag": "🇧🇷",  # two regional indicators
+    "subdivision-flag": "🏴\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F",  # England: tags
+    "zwj-family": "👨\u200d👩\u200d👧\u200d👦",
+    "skin-tone": "👍🏽",
+    "combining-accent": "e\u0301",
+    "stacked-accents": "a\u0308\u0301\u0323",
+    "keycap": "1\ufe0f\u20e3",
+    "hangul-jamo-lvt": "\u1100\u1161\u11a8",  # decomposed 각
+    "hangul-lv-plus-t": "\uac00\u11a8",  # precomposed 가 + final jamo
+    "emoji-presentation": "❤\ufe0f",
+    "devanagari-conjunct": "क्ष",  # GB9c: consonant, virama, consonant
+}
+
+
+@pytest.mark.parametrize("name", list(CLUSTERS))
+@pytest.mark.parametrize("extra", [1, 2, 5, 4000])
+def test_no_part_ends_inside_a_cluster_even_without_whitespace(name, extra):
+    cluster = CLUSTERS[name]
+    limit = text_units(cluster) + extra  # room for one cluster, never a whole number of them plus "x"
+    text = "x" + cluster * (3 * limit)  # "x" shifts the clusters off the window's edge
+    parts = split_text(text, limit)
+    assert len(parts) > 1
+    assert all(text_units(p) <= limit for p in parts)
+    assert "".join(parts) == text  # nothing lost: there is no separator to drop
+    assert parts[0].startswith("x")
+    assert all(p.removeprefix("x").replace(cluster, "") == "" for p in parts), (name, [p[:12] for p in parts])
+
+
+def test_crlf_is_one_line_break():
+    assert split_text("abc\r\ndef ghi", 4) == ["abc", "def", "ghi"]
+    assert split_text("abcd\r\n\r\nefgh", 6) == ["abcd", "efgh"]
+
+
+def test_flags_pair_from_the_start_of_their_run():
+    flags = "🇧🇷🇺🇸🇯🇵🇩🇪🇫🇷"  # 10 regional indicators, 20 UTF-16 units
+    for limit in range(4, 21):
+        parts = split_text("a" + flags * 3, limit)
+        assert "".join(parts) == "a" + flags * 3
+        for part in parts:
+            body = part.removeprefix("a")
+            assert len(body) % 2 == 0 and body in (flags * 3), (limit, parts)
+            assert all(0x1F1E6 <= ord(c) <= 0x1F1FF for c in body)
+
+
+def test_a_space_carrying_a_combining_mark_is_kept_with_it():
+    parts = split_text("abcde \u0301fghij", 6)
+    assert "".join(parts).replace(" ", "") == "abcde\u0301fghij".replace(" ", "")
+    assert not any(p.startswith("\u0301") for p in parts)
+
+
+def test_a_cluster_longer_than_the_limit_is_cut_between_code_points_and_nothing_is_lost():
+    text = "a" + "\u0301" * 30  # one cluster of 31 code points
+    parts = split_text(text, 10)
+    assert "".join(parts) == text and all(text_units(p) <= 10 for p in parts)
+
+
+def test_limits_hold_in_utf16_units_and_code_points():
+    """Telegram counts UTF-16 code units, WhatsApp and Twilio characters: a UTF-16 limit meets both."""
+    text = ("👨\u200d👩\u200d👧\u200d👦 é 🇧🇷 " * 900).strip()
+    for provider, limit in TEXT_LIMITS.items():
+        if limit is None:
+            continue
+        parts = split_text(text, limit)
+        assert all(len(p) <= limit and text_units(p) <= limit for p in parts), provider
+        assert squash("".join(parts)) == squash(text)
+
+
+def _oracle_boundaries(text: str) -> set[int]:
+    regex = pytest.importorskip("regex")
+    ends, position = set(), 0
+    for cluster in regex.findall(r"\X", text):
+        position += len(cluster)
+        ends.add(position)
+    return ends
+
+
+ALPHABET = list("ab \n") + ["\r\n", "\u0301", "\u200d", "\ufe0f", "\u20e3", "🏽", "👍", "👨", "🇧", "🇷",
+                            "\U000E0067", "🏴", "\u1100", "\u1161", "\u11a8", "\uac00", "क", "्", "ष", "1"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from(ALPHABET), min_size=1, max_size=80).map("".join),
+       limit=st.integers(min_value=2, max_value=24))
+def test_every_cut_is_a_cluster_boundary_of_uax29(text, limit):
+    """Against the `regex` module's \\X (full UAX #29), where the text has a boundary to cut at."""
+    boundaries = _oracle_boundaries(text)
+    parts = split_text(text, limit)
+    position = 0
+    for part in parts:
+        start = text.index(part, position)
+        end = start + len(part)
+        longest = max(b - a for a, b in zip([0, *sorted(boundaries)], sorted(boundaries)))
+        if longest <= limit // 2:  # no cluster too long to send whole: every cut is at a boundary
+            assert start == 0 or start in boundaries, (text, parts)
+            assert end in boundaries, (text, parts)
+        position = end
