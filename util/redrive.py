@@ -40,7 +40,8 @@ def redrive(queue_url: str, table_name: str, processing_lambdas: dict[str, str],
         for message in messages:
             seen.add(message["MessageId"])
             record = json.loads(message["Body"])
-            batch = Batch(record["app_id"], record["sender"], int(record["first_seq"]), int(record["last_seq"]))
+            batch = Batch(record["app_id"], record["sender"], int(record["first_seq"]), int(record["last_seq"]),
+                          epoch=int(record.get("epoch", 0)))
             if dry_run:
                 counts["listed"] += 1
                 print(f"{batch.batch_id}  app={batch.app_id}  messages={batch.last_seq - batch.first_seq + 1}"
@@ -48,7 +49,7 @@ def redrive(queue_url: str, table_name: str, processing_lambdas: dict[str, str],
                 continue
             try:
                 messages_ = store.load_messages(batch.app_id, batch.sender, batch.first_seq, batch.last_seq)
-                full = Batch(batch.app_id, batch.sender, batch.first_seq, batch.last_seq, messages_)
+                full = Batch(batch.app_id, batch.sender, batch.first_seq, batch.last_seq, messages_, epoch=batch.epoch)
                 function_name = processing_lambdas.get(batch.app_id)
                 if not function_name:
                     raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")

@@ -105,6 +105,7 @@ class ConversationState:
     fire_at_ms: int | None
     recent_at_ms: tuple[int, ...] = ()
     burst_bytes: int = 0
+    epoch: int = 0  # when the item was created (ms); 0 for an item written before epochs existed
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "ConversationState":
@@ -122,6 +123,7 @@ class ConversationState:
             fire_at_ms=int(item["fire_at_ms"]) if "fire_at_ms" in item else None,
             recent_at_ms=tuple(int(t) for t in item.get("recent_at") or ()),
             burst_bytes=int(item.get("burst_bytes", 0)),
+            epoch=int(item.get("epoch", 0)),
         )
 
     def burst(self) -> Burst | None:
@@ -219,7 +221,9 @@ class ConversationStore:
                         " fire_at_ms = :fire_at_ms, expires_at = :expires_at,"
                         # Set once per burst: the index entry does not move with every message.
                         " due_at = if_not_exists(due_at, :due_at), sweep_bucket = if_not_exists(sweep_bucket, :bucket),"
-                        " ids_rotated_at = if_not_exists(ids_rotated_at, :now_s)"
+                        " ids_rotated_at = if_not_exists(ids_rotated_at, :now_s),"
+                        # The conversation's life: set when the item is created (again, after a TTL expiry).
+                        " epoch = if_not_exists(epoch, :now_ms)"
                         " ADD ids_cur :ids"
                     ),
                     ConditionExpression=(
@@ -268,6 +272,7 @@ class ConversationStore:
             return AppendResult(
                 seq=int(new["seq"]),
                 duplicate=False,
+                epoch=int(new["epoch"]),
                 burst_started_at_ms=started,
                 gaps_ms=tuple(b - a for a, b in zip(in_burst, in_burst[1:])),
                 burst=_burst(int(new["seq"]), int(new["claimed_seq"]), started, int(new["last_at"]),
@@ -376,7 +381,7 @@ class ConversationStore:
                 return ClaimOutcome("previous_in_flight", state=state, due=due)
             first, last = state.claimed_seq + 1, state.seq
             if self._commit_claim(app_id, sender, state, item, first, last, claimed_by=expected_seq):
-                batch = Batch(app_id, sender, first, last)
+                batch = Batch(app_id, sender, first, last, epoch=state.epoch)
                 return ClaimOutcome("claimed", batch=batch, state=state, due=due)
         raise RuntimeError("claim kept losing races; the state machine will retry")
 
@@ -450,7 +455,7 @@ class ConversationStore:
 
     def _batch_from_last(self, state: ConversationState) -> Batch:
         last = state.last_batch or {}
-        return Batch(state.app_id, state.sender, int(last["first_seq"]), int(last["last_seq"]))
+        return Batch(state.app_id, state.sender, int(last["first_seq"]), int(last["last_seq"]), epoch=state.epoch)
 
     def take_over_stale_batch(self, state: ConversationState, lease_seconds: float) -> Batch | None:
         """The undelivered batch of an execution that stopped without delivering it, once its lease ran out."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -87,7 +88,7 @@ class Dispatcher:
 
     def deliver(self, batch: Batch, log: dict) -> None:
         messages = self.store.load_messages(batch.app_id, batch.sender, batch.first_seq, batch.last_seq)
-        full = Batch(batch.app_id, batch.sender, batch.first_seq, batch.last_seq, messages)
+        full = dataclasses.replace(batch, messages=messages)
         function_name = self.settings.processing_lambdas.get(batch.app_id)
         if not function_name:
             raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")
@@ -116,7 +117,8 @@ class Dispatcher:
             # Another execution claimed that batch and is delivering it (or will be taken over).
             logger.error("execution failed; the batch in flight is another execution's", extra=log)
             return {**result, "action": "left_pending"}
-        batch = Batch(app_id, sender, int(state.last_batch["first_seq"]), int(state.last_batch["last_seq"]))
+        batch = Batch(app_id, sender, int(state.last_batch["first_seq"]), int(state.last_batch["last_seq"]),
+                      epoch=state.epoch)
         self.failed_batches.put(batch, error, failed_at=self.clock())
         self.store.mark_delivered(batch)  # delivered to the failed-batch queue
         logger.error("batch parked on the failed-batch queue",
@@ -137,6 +139,7 @@ class FailedBatchQueue:
             "sender": batch.sender,
             "first_seq": batch.first_seq,
             "last_seq": batch.last_seq,
+            "epoch": batch.epoch,
             "error": str(error.get("Error", ""))[:200],
             "cause": str(error.get("Cause", ""))[:1000],
             "failed_at": int(failed_at),

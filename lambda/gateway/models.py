@@ -35,6 +35,7 @@ class Ignored:
 class AppendResult:
     seq: int
     duplicate: bool
+    epoch: int = 0  # when the conversation's item was created (ms): names its executions and batches
     burst_started_at_ms: int = 0
     gaps_ms: tuple[int, ...] = ()  # between the arrivals of the burst's recent messages
     burst: Burst | None = None  # the conversation right after this append, as the debounce rule sees it
@@ -54,17 +55,20 @@ class StoredMessage:
 
 @dataclass(frozen=True)
 class Batch:
-    """A claimed range of a conversation's sequence numbers. `batch_id` is stable across retries."""
+    """A claimed range of a conversation's sequence numbers. `batch_id` is stable across retries and
+    unique over the conversation's whole life: ``epoch`` (when its item was created, in ms) tells a
+    conversation that came back after its item expired, and restarted at seq 1, from its earlier life."""
 
     app_id: str
     sender: str
     first_seq: int
     last_seq: int
     messages: list[StoredMessage] = field(default_factory=list)
+    epoch: int = 0
 
     @property
     def batch_id(self) -> str:
-        return f"{conversation_id(self.app_id, self.sender)}-{self.first_seq}-{self.last_seq}"
+        return f"{conversation_id(self.app_id, self.sender)}-{self.epoch}-{self.first_seq}-{self.last_seq}"
 
     def payload(self) -> dict:
         """What the per-app processing Lambda receives."""

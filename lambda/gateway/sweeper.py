@@ -99,7 +99,8 @@ class Sweeper:
             try:
                 # Named per sweep: two sweeps in the same second start one execution; extra ones
                 # would be harmless anyway, the claim decides.
-                self.scheduler.start(app_id, sender, decision.seq, now, suffix=f"-sweep{int(now)}")
+                self.scheduler.start(app_id, sender, decision.seq, now, suffix=f"-sweep{int(now)}",
+                                     epoch=state.epoch)
             except (ClientError, BotoCoreError) as exc:
                 counts["failed"] += 1
                 logger.error("re-arm failed", extra={**log, "error": type(exc).__name__})

@@ -118,9 +118,9 @@ def test_duplicate_executions_of_every_start_deliver_each_message_in_exactly_one
     # GIVEN every execution started twice with the same input (as EXPRESS at-least-once may do)
     original = Scheduler.start
 
-    def start_twice(self, app_id, sender, seq, wait_until, suffix=""):
-        started = original(self, app_id, sender, seq, wait_until, suffix)
-        original(self, app_id, sender, seq, wait_until, suffix + "-dup")
+    def start_twice(self, app_id, sender, seq, wait_until, suffix="", *, epoch):
+        started = original(self, app_id, sender, seq, wait_until, suffix, epoch=epoch)
+        original(self, app_id, sender, seq, wait_until, suffix + "-dup", epoch=epoch)
         return started
 
     monkeypatch.setattr(Scheduler, "start", start_twice)

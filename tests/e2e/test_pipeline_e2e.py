@@ -121,3 +121,35 @@ def test_a_reply_the_provider_keeps_refusing_ends_in_the_dead_letter_queue(world
         dead = sqs.receive_message(QueueUrl=world2.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
         assert len(dead) == 1 and json.loads(dead[0]["Body"])["message_to_send"] == "x"
         assert len(provider.requests) == 3  # maxReceiveCount of the test queue
+
+
+def test_a_conversation_that_returns_after_its_items_expired_gets_a_timer_and_a_new_batch_id(world2):
+    # GIVEN a conversation delivered once, whose items then expired (TTL deletes them after 30 days)
+    world2.post(api_event(zapi_text("5544999999999", "first life", "wamid.life1")))
+    assert wait_for(lambda: world2.bot_events["bot1"] and executions_finished(world2))
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    for item in world2.items():
+        client.delete_item(TableName=World.TABLE, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}})
+    time.sleep(0.01)  # a new life starts a millisecond later at the very least
+    # WHEN the sender writes again: its seq restarts at 1
+    world2.post(api_event(zapi_text("5544999999999", "second life", "wamid.life2")))
+    # THEN its own timer delivers it (no ExecutionAlreadyExists swallowed, no wait for the sweeper)
+    assert wait_for(lambda: len(world2.bot_events["bot1"]) == 2 and executions_finished(world2), timeout=QUIET + 8)
+    first, second = world2.bot_events["bot1"]
+    assert [first["message"], second["message"]] == ["first life", "second life"]
+    assert first["batch_id"] != second["batch_id"]  # an app that deduplicates by batch_id keeps both
+    names = [e["name"] for e in world2.executions()]
+    assert len(names) == len(set(names)) == 2 and all(e["status"] == "SUCCEEDED" for e in world2.executions())
+
+
+def test_an_execution_name_collision_is_logged_and_the_timer_still_started(world2, caplog):
+    from gateway.scheduler import Scheduler, execution_name
+
+    scheduler = Scheduler(world2.state_machine_arn)
+    name = scheduler.start("bot1", "5544999999999", 1, time.time(), epoch=42)
+    assert name == execution_name("bot1", "5544999999999", 42, 1)
+    assert wait_for(lambda: executions_finished(world2))  # closed: its name can never be used again
+    again = scheduler.start("bot1", "5544999999999", 1, time.time(), epoch=42)
+    assert again != name and again.startswith(name)
+    assert sorted(e["name"] for e in world2.executions()) == sorted([name, again])
+    assert any("collision" in r.getMessage() for r in caplog.records)

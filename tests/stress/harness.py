@@ -148,10 +148,10 @@ class TimerService:
         self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
 
     # --- the Scheduler interface post_message and the sweeper use
-    def start(self, app_id, sender, seq, wait_until, suffix=""):
+    def start(self, app_id, sender, seq, wait_until, suffix="", *, epoch):
         if self.faults.roll(self.faults.rates.start_execution, "stepfunctions.start_execution"):
             raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "StartExecution")
-        name = execution_name(app_id, sender, seq, suffix)
+        name = execution_name(app_id, sender, epoch, seq, suffix)
         with self.lock:
             if name in self.names:
                 return False

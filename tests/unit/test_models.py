@@ -33,9 +33,19 @@ def test_conversation_ids_differ_per_app_and_sender_and_hide_the_phone():
 
 
 def test_execution_names_are_deterministic_and_valid():
-    name = execution_name("bot1", "5544999999999", 12)
-    assert name == execution_name("bot1", "5544999999999", 12)
+    name = execution_name("bot1", "5544999999999", 1_700_000_000_123, 12)
+    assert name == execution_name("bot1", "5544999999999", 1_700_000_000_123, 12)
     assert name.endswith("-12") and len(name) <= 80 and "5544" not in name
+    assert len(execution_name("bot1", "5544999999999", 1_700_000_000_123, 10**9, "-sweep1700000000")) <= 80
+
+
+def test_a_conversation_that_comes_back_after_its_item_expired_gets_new_names_and_batch_ids():
+    """Its seq restarts at 1; the epoch (the item's creation time) keeps names and ids unique."""
+    first_life, second_life = 1_700_000_000_000, 1_702_600_000_000
+    assert execution_name("bot1", "5544999999999", first_life, 1) != execution_name("bot1", "5544999999999", second_life, 1)
+    old = Batch("bot1", "5544999999999", 1, 3, epoch=first_life)
+    new = Batch("bot1", "5544999999999", 1, 3, epoch=second_life)
+    assert old.batch_id != new.batch_id
 
 
 def test_wait_timestamp_rounds_up_to_the_whole_second():
