@@ -170,7 +170,7 @@ class WebhookService:
         # One timer per burst: a later message of the burst moves its due time, and the burst's
         # execution, when it wakes, waits out the rest (process_message reads the stored burst).
         if policy.needs_timer(burst, len(message.text.encode())):
-            timer = self._start_timer(app_id, message.sender, appended.seq, due.at, log)
+            timer = self._start_timer(app_id, message.sender, appended.seq, due.at, log, epoch=appended.epoch)
         else:
             timer = "extended"
         # One INFO line per stored message (log.py); the burst's detail at DEBUG.
@@ -179,11 +179,11 @@ class WebhookService:
         logger.debug("burst", extra={**log, "quiet_seconds": round(due.wait, 3), "recent_arrivals": len(burst.arrivals)})
         return True
 
-    def _start_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict) -> str:
+    def _start_timer(self, app_id: str, sender: str, seq: int, fire_at: float, log: dict, *, epoch: int) -> str:
         # The message is durable now: a failure below must not make the provider send it again.
         # A conversation whose timer was not armed is found by its overdue due_at and re-armed.
         try:
-            self.scheduler.start(app_id, sender, seq, fire_at)
+            self.scheduler.start(app_id, sender, seq, fire_at, epoch=epoch)
         except (ClientError, BotoCoreError) as exc:
             logger.error("timer start failed; left for the sweeper", extra={**log, "error": type(exc).__name__})
             return "failed"
