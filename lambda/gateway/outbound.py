@@ -125,6 +125,36 @@ def _joins_previous(char: str) -> bool:
             or 0xE0020 <= code <= 0xE007F)  # tags (subdivision flags)
 
 
+# Extended_Pictographic, taken a little wide (unicodedata lacks it): wider only keeps more together.
+_PICTOGRAPHIC = ((0x2194, 0x21AA), (0x2300, 0x23FF), (0x25A0, 0x25FF), (0x2600, 0x27BF), (0x2934, 0x2935),
+                 (0x2B00, 0x2BFF), (0x1F000, 0x1F1E5), (0x1F200, 0x1F3FA), (0x1F400, 0x1FAFF), (0x1FC00, 0x1FFFD))
+_PICTOGRAPHIC_SINGLE = frozenset([0xA9, 0xAE, 0x203C, 0x2049, 0x2122, 0x2139, 0x24C2, 0x3030, 0x303D, 0x3297, 0x3299])
+
+
+def _pictographic(char: str) -> bool:
+    code = ord(char)
+    return code in _PICTOGRAPHIC_SINGLE or any(low <= code <= high for low, high in _PICTOGRAPHIC)
+
+
+def _emoji_before_zwj(text: str, zwj: int) -> bool:
+    """GB11: is the ZWJ at text[zwj] preceded by a pictograph and only Extend characters?"""
+    for position in range(zwj - 1, -1, -1):
+        if _pictographic(text[position]):
+            return True
+        if not _joins_previous(text[position]) or text[position] == _ZWJ:
+            return False
+    return False
+
+
+def _control(char: str) -> bool:
+    """CR, LF and the other controls and separators: a cluster of their own (GB4, GB5)."""
+    category = unicodedata.category(char)
+    if category == "Cf":
+        code = ord(char)
+        return not (code in (0x200C, 0x200D) or code in _PREPEND or 0xE0020 <= code <= 0xE007F)
+    return category in ("Cc", "Zl", "Zp")
+
+
 def _hangul(char: str) -> str:
     code = ord(char)
     if 0x1100 <= code <= 0x115F or 0xA960 <= code <= 0xA97C:
@@ -149,9 +179,13 @@ def _is_boundary(text: str, index: int) -> bool:
     before, after = text[index - 1], text[index]
     if before == "\r" and after == "\n":  # GB3
         return False
-    if _joins_previous(after) or before == _ZWJ or ord(before) in _PREPEND:  # GB9, GB9a, GB9b, GB11
+    if _control(before) or _control(after):  # GB4, GB5
+        return True
+    if _joins_previous(after) or ord(before) in _PREPEND:  # GB9, GB9a, GB9b
         return False
-    if unicodedata.combining(before) == 9 and unicodedata.category(after) == "Lo":  # GB9c: virama + consonant
+    if before == _ZWJ and _pictographic(after) and _emoji_before_zwj(text, index - 1):  # GB11
+        return False
+    if unicodedata.category(after) == "Lo" and _after_virama(text, index):  # GB9c: conjunct consonant
         return False
     jamo_before, jamo_after = _hangul(before), _hangul(after)
     if jamo_before and jamo_after and (  # GB6, GB7, GB8
@@ -165,6 +199,26 @@ def _is_boundary(text: str, index: int) -> bool:
             run += 1
         return run % 2 == 0
     return True
+
+
+# GB9c: a virama links the next consonant into a conjunct. Unicode 15.1 does it for six scripts and
+# later versions for more; here any virama (ccc 9) and any letter of a Brahmic-script block.
+_BRAHMIC = ((0x900, 0xDFF), (0xF00, 0xFFF), (0x1000, 0x109F), (0x1700, 0x17FF), (0x1900, 0x1AAF),
+            (0x1B00, 0x1C4F), (0xA800, 0xA8FF), (0xA900, 0xAAFF), (0xABC0, 0xABFF), (0x10A00, 0x10A5F),
+            (0x11000, 0x11FFF))
+
+
+def _after_virama(text: str, index: int) -> bool:
+    """Is text[index] a consonant joined to the one before by a virama (क्ष), marks or ZWJ between?"""
+    code = ord(text[index])
+    if not any(low <= code <= high for low, high in _BRAHMIC):
+        return False
+    for position in range(index - 1, -1, -1):
+        if unicodedata.combining(text[position]) == 9 or text[position] in "\u1cf5\u1cf6":  # viramas, Vedic signs
+            return True
+        if not _joins_previous(text[position]):
+            return False
+    return False
 
 
 def _cluster_start(text: str, index: int) -> int:
