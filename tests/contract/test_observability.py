@@ -180,6 +180,7 @@ def test_debug_and_warning_lines_keep_the_invocation_context() -> None:
     from gateway.log import CompactFormatter
 
     formatter = CompactFormatter()
+    formatter.thread_safe_clear_keys()  # the correlation keys an earlier test's handler left on this thread
     formatter.append_keys(function_name="post_message", cold_start=True, correlation_id="c1")
 
     def line(level: int) -> dict:
