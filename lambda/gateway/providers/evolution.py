@@ -19,7 +19,7 @@ MEDIA_KINDS = {
     "stickerMessage": "sticker",
 }
 # Content types that are no new message: reactions, deletions and other protocol messages, edits,
-# poll vote updates (encrypted), newsletter admin notices. An edit also comes wrapped (editedMessage).
+# poll vote updates (encrypted), keep-in-chat and pin actions. An edit also comes wrapped (editedMessage).
 SKIPPED = frozenset({"reactionMessage", "protocolMessage", "editedMessage", "pollUpdateMessage",
                      "keepInChatMessage", "pinInChatMessage", "encReactionMessage"})
 EDIT_WRAPPERS = frozenset({"editedMessage"})
