@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import fixture_bytes, load_fixture
 from helpers import provider_request
 
@@ -177,3 +179,21 @@ def test_an_app_without_a_webhook_token_is_open():
 def test_a_missing_or_wrong_token_is_refused(headers, query, error):
     with pytest.raises(error):
         PROVIDER.authenticate(request(headers, query), {"webhook_token": "evo-token"})
+
+
+KNOWN = {"reactionMessage", "protocolMessage", "editedMessage", "pollUpdateMessage", "keepInChatMessage",
+         "pinInChatMessage", "encReactionMessage", "senderKeyDistributionMessage", "extendedTextMessage",
+         "listResponseMessage", "buttonsResponseMessage", "templateButtonReplyMessage", "interactiveResponseMessage"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.from_regex(r"[a-z][A-Za-z0-9]{0,20}Message(V[0-9])?", fullmatch=True).filter(lambda n: n not in KNOWN),
+       content=st.dictionaries(st.sampled_from(["title", "name", "url", "id", "items"]),
+                               st.one_of(st.text(max_size=20), st.integers(), st.none()), max_size=3),
+       wrappers=st.lists(st.sampled_from(WRAPPERS), max_size=3))
+def test_no_content_type_is_ever_refused_wrapped_or_not(name, content, wrappers):
+    message = {name: content, "messageContextInfo": {}}
+    for wrapper in wrappers:
+        message = {wrapper: {"message": message}}
+    [stored] = normalize(with_content(message))
+    assert stored.text.startswith("[") and stored.sender == "5511900000001"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import fixture_bytes, load_fixture
 from helpers import provider_request
 
@@ -152,3 +154,18 @@ def test_generic_refusals(body, error, code):
     with pytest.raises(error) as caught:
         GENERIC.normalize(provider_request(body if isinstance(body, dict) else str(body)))
     assert caught.value.code == code
+
+
+ENVELOPE_KEYS = ({"text", "reaction", "pinMessage", "buttonsResponseMessage", "listResponseMessage"}
+                 | set(load_fixture("zapi", "text.json")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.from_regex(r"[a-z][A-Za-z0-9]{0,30}", fullmatch=True).filter(lambda n: n not in ENVELOPE_KEYS),
+       content=st.dictionaries(st.sampled_from(["title", "name", "message", "id", "value", "items"]),
+                               st.one_of(st.text(max_size=20), st.integers(), st.none(), st.lists(st.integers())),
+                               min_size=1))
+def test_zapi_no_content_type_is_ever_refused(name, content):
+    body = {k: v for k, v in load_fixture("zapi", "text.json").items() if k != "text"}
+    [message] = ZAPI.normalize(provider_request({**body, name: content}))
+    assert message.text.startswith("[") and message.sender == "5544999999999"
