@@ -37,7 +37,7 @@ venv: $(STAMP)
 
 # The whole gateway on this machine, AWS emulated by moto in process; GATEWAY_PORT (8080) changes the port.
 run: $(STAMP)
-	$(PY) util/local_gateway.py
+	$(PY) -m util.local_gateway
 
 demo: $(STAMP)
 	$(PY) util/demo.py

@@ -1,4 +1,4 @@
-"""`make run` for real: util/local_gateway.py as a subprocess on a free port, driven over HTTP.
+"""`make run` for real: `python -m util.local_gateway` as a subprocess on a free port, driven over HTTP.
 
 Also the pure pieces it is built from: the API Gateway HTTP API event it hands post_message, and
 the mapping of a handler's answer back to HTTP.
@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from helpers import zapi_text
 from util.local_gateway import api_gateway_event, http_response
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "util" / "local_gateway.py"
+COMMAND = [sys.executable, "-m", "util.local_gateway"]  # what `make run` runs
 PHONE = "5544999999999"
 STARTUP_SECONDS = 90  # importing moto and botocore on a busy 2-core machine
 
@@ -60,7 +62,7 @@ def poll(condition, timeout: float, interval: float = 0.25):
 
 
 class Gateway:
-    """One `python util/local_gateway.py` process, its console captured to a file."""
+    """One `python -m util.local_gateway` process, its console captured to a file."""
 
     def __init__(self, tmp: Path, port: int, env: dict[str, str]):
         self.port, self.base = port, f"http://127.0.0.1:{port}"
@@ -69,7 +71,7 @@ class Gateway:
                                                                           "API_URLS", "TABLE_", "STATE_MACHINE"))}
         full_env.update(GATEWAY_PORT=str(port), PYTHONUNBUFFERED="1", **env)
         with self.log.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, str(SCRIPT)], cwd=ROOT, env=full_env,
+            self.process = subprocess.Popen(COMMAND, cwd=ROOT, env=full_env,
                                             stdout=out, stderr=subprocess.STDOUT)
 
     def console(self) -> str:
@@ -156,6 +158,25 @@ def test_a_burst_posted_over_http_comes_back_as_one_reply_in_the_outbox(gateway)
 
 
 @subprocess_test
+def test_fifty_simultaneous_webhook_posts_are_all_answered(gateway):
+    """Issue 11 item 5: a listen backlog of 5 reset connections when many providers posted at once."""
+    senders = 50
+    barrier = threading.Barrier(senders)
+
+    def post(n: int):
+        barrier.wait()  # every connection is opened at the same moment
+        try:
+            return http("POST", f"{gateway.base}/webhook?appId=demo",
+                        zapi_text(f"551197700{n:04d}", "hi", f"CONC{n}"), timeout=120)[0]
+        except OSError as exc:  # ConnectionResetError, or a URLError wrapping one
+            return f"{type(exc).__name__}: {exc}"
+
+    with ThreadPoolExecutor(senders) as pool:
+        answers = list(pool.map(post, range(senders)))
+    assert answers == [200] * senders, [a for a in answers if a != 200]
+
+
+@subprocess_test
 def test_the_webhook_answers_as_the_handler_does_and_unknown_routes_are_404(gateway):
     status, body = http("POST", f"{gateway.base}/webhook", zapi_text(PHONE, "no app"))
     assert status == 400 and body["error"] == "missing_app_id"
@@ -184,7 +205,7 @@ def test_an_app_without_a_local_lambda_gets_the_echo_bot_and_a_failing_url_ends_
 
 @subprocess_test
 def test_a_busy_port_is_one_line_naming_the_port_and_the_variable(gateway):
-    result = subprocess.run([sys.executable, str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    result = subprocess.run(COMMAND, cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "GATEWAY_PORT": str(gateway.port)})
     assert result.returncode == 1
     assert result.stderr.strip() == f"port {gateway.port} is in use; set GATEWAY_PORT to another port"
