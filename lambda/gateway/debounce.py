@@ -20,7 +20,6 @@ The rule, per app (``DebouncePolicy``):
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -103,7 +102,7 @@ class DebouncePolicy:
         if self.mode == "fixed":
             return self.quiet_seconds
         typing = [g for g in list(gaps)[-RHYTHM_WINDOW:] if g <= self.max_quiet_seconds]
-        base = ADAPTIVE_FACTOR * statistics.median(typing) if typing else self.quiet_seconds
+        base = ADAPTIVE_FACTOR * _median(typing) if typing else self.quiet_seconds
         return min(max(base, self.min_quiet_seconds), self.max_quiet_seconds)
 
     def due(self, burst: Burst) -> Due:
@@ -141,3 +140,10 @@ class DebouncePolicy:
         """An upper bound of ``due(...).at`` for a whole burst opened at ``now``: the max-wait cap
         (the append stores it once per burst, before it knows the burst; the sweeper looks for it)."""
         return now + self.max_wait_seconds
+
+
+def _median(values: Sequence[float]) -> float:
+    """statistics.median, without importing statistics (and fractions) at every cold start."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
