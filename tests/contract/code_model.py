@@ -506,10 +506,13 @@ def _is_environ(node, function) -> bool:
     return _is_name(node, "env")
 
 
+CLIENT_METHODS = ("client", "create_client")  # boto3 / a botocore session
+
+
 def _literal_client(call: ast.Call) -> str | None:
     """``boto3.client("svc", ...)`` / ``session.client("svc")`` with a literal service name."""
     func = call.func
-    if isinstance(func, ast.Attribute) and func.attr == "client" and call.args:
+    if isinstance(func, ast.Attribute) and func.attr in CLIENT_METHODS and call.args:
         first = call.args[0]
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
             if _is_name(func.value, "boto3") or "session" in ast.unparse(func.value).lower():
@@ -518,13 +521,14 @@ def _literal_client(call: ast.Call) -> str | None:
 
 
 def _is_client_factory(function) -> bool:
-    """A function that returns ``boto3.client(<its first parameter>, ...)``."""
+    """A function that returns ``boto3.client(<its first parameter>, ...)`` (or botocore's
+    ``session.create_client(...)``)."""
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or not function.args.args:
         return False
     param = function.args.args[0].arg
     for returned in _returns(function):
         if (isinstance(returned, ast.Call) and isinstance(returned.func, ast.Attribute)
-                and returned.func.attr == "client" and returned.args and _is_name(returned.args[0], param)):
+                and returned.func.attr in CLIENT_METHODS and returned.args and _is_name(returned.args[0], param)):
             return True
     return False
 
