@@ -5,6 +5,7 @@ The figures themselves are benchmark output (README "Operations"), not asserted 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,33 @@ def test_cost_json_runs_and_reports_positive_figures() -> None:
     assert "Step Functions transitions" not in report["usd_per_million_by_component"]["express"]
     # the seed is priced from its published call pattern: 5 calls on the webhook path
     assert report["per_message"]["seed"]["webhook_path_calls"] == 5
+
+
+def test_a_line_is_billed_from_the_one_price_table_only_for_the_counts_a_run_has() -> None:
+    priced = cost.price("x", {"wru": 4.0, "log_bytes": 2e9, "transitions": 2.0})
+    assert priced.lines == {
+        "DynamoDB writes": 4.0 * cost.PRICES["dynamodb_per_wru"].usd,
+        "CloudWatch Logs": 2 * cost.PRICES["cloudwatch_logs_per_gb"].usd,  # log bytes are priced per GB
+        "Step Functions transitions": 2.0 * cost.PRICES["sfn_standard_per_transition"].usd,
+    }
+    assert priced.per_million == pytest.approx(sum(priced.lines.values()) * 1e6)
+
+
+def test_the_seed_is_booked_on_a_meter_and_counted_as_a_run_is() -> None:
+    """The seed's published call pattern, per burst of 3, through the same count() as a run."""
+    ran = cost.Meter()
+    ran.invocations = [cost.Invocation("post_message", 40.0, aws_ms=30.0), cost.Invocation("process_message", 50.0)]
+    ran.append_sizes = [500, 1500, 2500]
+    standard = cost.RunResult("STANDARD", {"burst": 3, "message_bytes": 1024}, 3, 1, [], ran, [], 0, [])
+    counts = cost.count(cost.seed_run(standard), memory_mb=1024)
+    assert counts["webhook_path_calls"] == 5  # GetItem, StopExecution, UpdateItem, StartExecution, UpdateItem
+    assert counts["aws_calls"] == pytest.approx(5 + 3 / 3)  # + GetItem, Invoke, DeleteItem per burst
+    assert counts["api_requests"] == 1 and counts["lambda_invocations"] == pytest.approx(4 / 3)
+    assert counts["executions"] == 1 and counts["transitions"] == pytest.approx(4 / 3)  # 2 stopped, 1 Wait+Task
+    # two writes of the growing item (mean 1,500 B: 2 WRU) per message, the final one (2,500 B: 3 WRU) deleted
+    assert counts["wru"] == pytest.approx((3 * 2 * 2 + 3) / 3)
+    post_ms = math.ceil(10 + 6 + 25 + 6 + 25 + 6)  # own compute + the assumed latency of its 5 calls
+    process_ms = math.ceil(50 + 6 + 25 + 6)
+    assert counts["lambda_gb_seconds"] == pytest.approx((3 * post_ms + process_ms) / 1000 / 3)
+    assert counts["log_bytes"] == pytest.approx(cost.PLATFORM_LOG_BYTES_PER_INVOCATION * 4 / 3)
+    assert "sqs_requests" not in counts and "express_gb_seconds" not in counts
