@@ -81,7 +81,7 @@ class Dispatcher:
                 logger.info("nothing to dispatch", extra={**log, "outcome": outcome.status})
                 return {**state, "action": "done"}
             if wake_at > inline_until:
-                logger.info("waiting again", extra={**log, "outcome": outcome.status,
+                logger.debug("waiting again", extra={**log, "outcome": outcome.status,
                                                     "wait_seconds": round(wake_at - self.clock(), 3)})
                 raise NotDueYet(wait_timestamp(max(wake_at, self.clock() + 1)))
             self.sleep(max(0.0, wake_at - self.clock()) + INLINE_WAKE_MARGIN_SECONDS)
