@@ -12,6 +12,9 @@ inline (attribute ``msgs``); full runs of pending messages are sealed into CHUNK
   claimed range ``(claimed_seq_before, expected_seq]``, so in exactly one batch.
 * At most one claimed batch is undelivered (``claimed_seq > delivered_seq``); the next claim waits
   for it, which keeps batches of one conversation in order.
+* The undelivered batch has an owner (``last_batch.claimed_by``): the execution that claimed it, or
+  the one that took it over once its lease ran out (a conditional write records the new owner).
+  Only the owner redelivers it on a retry, and only the owner parks it when its retries are spent.
 * ``batch_id`` is derived from the claimed range, so a retried delivery carries the same id.
 """
 
@@ -348,6 +351,9 @@ class ConversationStore:
         if newer messages superseded ``expected_seq``: the claim is conditional on that ``seq``, so
         a sequence number is still in exactly one batch.
 
+        An undelivered batch whose lease ran out is taken over by this claim (``taken_over``): it is
+        handed out again, owned by ``expected_seq`` from now on.
+
         ``whole_burst``: the execution stands for its burst, not only for ``expected_seq`` (one
         timer per burst): once due, it claims up to the current ``seq`` as long as ``expected_seq``
         is unclaimed; newer messages never supersede it.
@@ -359,12 +365,19 @@ class ConversationStore:
             state = ConversationState.from_item(item)
             if state.delivered_seq >= expected_seq:
                 return ClaimOutcome("delivered", state=state)
-            if state.claimed_seq >= expected_seq:
-                owner = (state.last_batch or {}).get("claimed_by")
-                if owner is not None and int(owner) != expected_seq:
+            if state.batch_in_flight and state.last_batch:
+                if int(state.last_batch.get("claimed_at", 0)) <= self.clock() - self.lease_seconds:
+                    # Its owner stopped without delivering it (or parking it): this execution takes
+                    # it over and owns it from now on (a retry redelivers it, a failure parks it).
+                    batch = self.take_over_stale_batch(state, self.lease_seconds, owner=expected_seq)
+                    if batch is None:
+                        continue  # another execution took it over or delivered it first: look again
+                    return ClaimOutcome("claimed", batch=batch, state=state, taken_over=True)
+                if _owner(state.last_batch) == expected_seq:
+                    # Claimed by this execution's earlier attempt (or taken over by it): deliver it again.
+                    return ClaimOutcome("claimed", batch=self._batch_from_last(state), state=state)
+                if state.claimed_seq >= expected_seq:
                     return ClaimOutcome("taken", state=state)  # flushed by another execution, which delivers it
-                # Claimed by this execution's earlier attempt (or a takeover): deliver it again.
-                return ClaimOutcome("claimed", batch=self._batch_from_last(state), state=state)
             if policy is None:
                 due = Due(state.fire_at_ms / 1000, "quiet") if state.fire_at_ms else None
             else:
@@ -457,16 +470,40 @@ class ConversationStore:
         last = state.last_batch or {}
         return Batch(state.app_id, state.sender, int(last["first_seq"]), int(last["last_seq"]), epoch=state.epoch)
 
-    def take_over_stale_batch(self, state: ConversationState, lease_seconds: float) -> Batch | None:
-        """The undelivered batch of an execution that stopped without delivering it, once its lease ran out."""
+    def take_over_stale_batch(self, state: ConversationState, lease_seconds: float, *, owner: int) -> Batch | None:
+        """The undelivered batch of an execution that stopped without delivering it, once its lease ran
+        out: ``owner`` (the taker's sequence number) becomes its owner, with a new lease, by a write
+        conditional on the state read; None while the lease runs, or when another taker won."""
         if not state.batch_in_flight or not state.last_batch:
             return None
-        if int(state.last_batch.get("claimed_at", 0)) > self.clock() - lease_seconds:
+        now = self.clock()
+        claimed_at = int(state.last_batch.get("claimed_at", 0))
+        if claimed_at > now - lease_seconds:
             return None
+        deliver_by = int(now + self.lease_seconds)
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=self._key(state.app_id, state.sender),
+                UpdateExpression=("SET last_batch.claimed_by = :owner, last_batch.claimed_at = :now,"
+                                  " due_at = :deliver_by, sweep_bucket = :bucket"),
+                ConditionExpression=("claimed_seq = :claimed AND delivered_seq = :delivered"
+                                     " AND last_batch.claimed_at = :old_at"),
+                ExpressionAttributeValues=_to_ddb({
+                    ":owner": owner, ":now": int(now), ":deliver_by": deliver_by,
+                    ":bucket": f"B{deliver_by % SWEEP_BUCKETS:02d}", ":claimed": state.claimed_seq,
+                    ":delivered": state.delivered_seq, ":old_at": claimed_at,
+                }),
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
         return self._batch_from_last(state)
 
-    def mark_delivered(self, batch: Batch) -> None:
-        """Record the batch as delivered; with nothing pending, the conversation leaves the sweep index."""
+    def mark_delivered(self, batch: Batch, *, recheck_seconds: float = PENDING_RECHECK_SECONDS) -> None:
+        """Record the batch as delivered; with nothing pending, the conversation leaves the sweep index.
+        With messages pending, the sweeper looks at them ``recheck_seconds`` from now (plus its grace)."""
         key = self._key(batch.app_id, batch.sender)
         values = _to_ddb({":last": batch.last_seq})
         try:
@@ -489,8 +526,8 @@ class ConversationStore:
                 ConditionExpression="delivered_seq < :last",
                 ExpressionAttributeValues=_to_ddb({
                     ":last": batch.last_seq,
-                    ":soon": int(self.clock()) + PENDING_RECHECK_SECONDS,
-                    ":bucket": f"B{(int(self.clock()) + PENDING_RECHECK_SECONDS) % SWEEP_BUCKETS:02d}",
+                    ":soon": int(self.clock() + recheck_seconds),
+                    ":bucket": f"B{int(self.clock() + recheck_seconds) % SWEEP_BUCKETS:02d}",
                 }),
             )
         except ClientError as exc:
@@ -509,6 +546,7 @@ class ClaimOutcome:
     batch: Batch | None = None
     state: ConversationState | None = None
     due: Due | None = None  # when the pending messages are due, and why (not for delivered/claimed-again)
+    taken_over: bool = False  # ``batch`` is an earlier batch whose owner's lease ran out: now this claimer's
 
 
 def _entry(message: InboundMessage, now: float) -> dict:
@@ -554,6 +592,10 @@ def _burst(seq: int, claimed_seq: int, started_ms: int | None, last_ms: int | No
         messages=seq - claimed_seq,
         bytes=pending_bytes,
     )
+
+
+def _owner(last_batch: dict) -> int:
+    return int(last_batch.get("claimed_by", last_batch["last_seq"]))
 
 
 def _remembers(item: dict, message_id: str) -> bool:

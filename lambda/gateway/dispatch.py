@@ -65,17 +65,16 @@ class Dispatcher:
         while True:
             outcome = self.store.claim(app_id, sender, seq, policy=policy, whole_burst=True)
             if outcome.status == "claimed":
-                reason = outcome.due.reason if outcome.due else "retry"
+                if outcome.taken_over:
+                    logger.warning("taking over a stale batch", extra={**log, "batch_id": outcome.batch.batch_id})
+                reason = outcome.due.reason if outcome.due else ("takeover" if outcome.taken_over else "retry")
                 self.deliver(outcome.batch, {**log, "due_reason": reason})
-                return {**state, "action": "done"}
+                if outcome.batch.last_seq >= seq:
+                    return {**state, "action": "done"}
+                continue  # an earlier batch taken over and delivered: now this execution's own burst
             if outcome.status == "not_due":
                 wake_at = outcome.due.at
             elif outcome.status == "previous_in_flight":
-                stale = self.store.take_over_stale_batch(outcome.state, self.settings.batch_lease_seconds)
-                if stale is not None:
-                    logger.warning("taking over a stale batch", extra={**log, "batch_id": stale.batch_id})
-                    self.deliver(stale, log)
-                    continue
                 wake_at = self.clock() + IN_FLIGHT_RECHECK_SECONDS
             else:
                 logger.info("nothing to dispatch", extra={**log, "outcome": outcome.status})
@@ -114,13 +113,16 @@ class Dispatcher:
             return {**result, "action": "left_pending"}
         owner = int(state.last_batch.get("claimed_by", state.last_batch["last_seq"]))
         if owner != seq:
-            # Another execution claimed that batch and is delivering it (or will be taken over).
+            # Another execution claimed or took over that batch: it delivers or parks it (or, if it
+            # died, the next claim after its lease takes the batch over and owns it).
             logger.error("execution failed; the batch in flight is another execution's", extra=log)
             return {**result, "action": "left_pending"}
         batch = Batch(app_id, sender, int(state.last_batch["first_seq"]), int(state.last_batch["last_seq"]),
                       epoch=state.epoch)
         self.failed_batches.put(batch, error, failed_at=self.clock())
-        self.store.mark_delivered(batch)  # delivered to the failed-batch queue
+        # Delivered to the failed-batch queue. Messages pending behind it may have had this very
+        # execution as their timer: the sweeper re-arms them at its next run (recheck now).
+        self.store.mark_delivered(batch, recheck_seconds=0)
         logger.error("batch parked on the failed-batch queue",
                      extra={**log, "batch_id": batch.batch_id, "error": str(error.get("Error", ""))[:100]})
         return {**result, "batch_id": batch.batch_id}

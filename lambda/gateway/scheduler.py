@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from datetime import datetime, timezone
@@ -10,10 +11,12 @@ from datetime import datetime, timezone
 from botocore.exceptions import ClientError
 
 from . import aws
-from .log import get_logger
+from .log import SERVICE
 from .models import conversation_id
 
-logger = get_logger("scheduler")
+# The caller's Powertools logger (same service: one stdlib logger); a Logger of its own would
+# re-initialise the shared one and rename the caller's lines.
+logger = logging.getLogger(SERVICE)
 
 
 def execution_name(app_id: str, sender: str, epoch: int, seq: int, suffix: str = "") -> str:

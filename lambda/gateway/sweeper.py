@@ -41,11 +41,9 @@ def rearm_decision(state: ConversationState, *, now: float, due_at: float, grace
         claimed_at = int(state.last_batch.get("claimed_at", 0))
         if claimed_at > now - lease_seconds:
             return None  # being delivered, or retried by its execution
-        if state.pending == 0:
-            # Redeliver through the execution that owns the claim (a flush may have claimed past it).
-            owner = int(state.last_batch.get("claimed_by", state.last_batch["last_seq"]))
-            return Rearm(owner, "undelivered batch")
-        return Rearm(state.seq, "undelivered batch and pending messages")
+        # Its owner is gone: the new execution's claim takes the batch over and becomes its owner,
+        # so it redelivers it and, if the app keeps failing, parks it; then the pending messages.
+        return Rearm(state.seq, "undelivered batch" + (" and pending messages" if state.pending else ""))
     if state.pending > 0:
         return Rearm(state.seq, "overdue pending messages")
     return None

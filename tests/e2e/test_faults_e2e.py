@@ -127,3 +127,50 @@ def test_a_batch_whose_execution_died_after_the_claim_is_taken_over(world2, monk
     assert wait_for(lambda: world2.bot_events["bot1"] and not running(world2))
     assert [e["message"] for e in world2.bot_events["bot1"]] == ["orphan"]
     assert world2.bot_events["bot1"][0]["batch_id"] == died[0]
+
+
+def test_a_poison_batch_whose_execution_was_stopped_is_parked_by_its_taker_and_later_messages_go_on(world2):
+    """The app keeps failing on a batch; its execution is stopped before it could park it. The next
+    execution that finds the batch's lease run out takes it over, owns it, retries it and parks it."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    attempts = []
+
+    def poisoned_bot(event, context):
+        attempts.append(event["batch_id"])
+        if "doomed" in event["message"]:
+            raise RuntimeError("bot crashed")
+        world2.bot_events["bot1"].append(event)
+        return {"ok": True}
+
+    world2.set_bot("bot1", poisoned_bot)
+    # GIVEN a batch the app fails on, whose execution is stopped after the first failure
+    world2.post(api_event(zapi_text(PHONE, "doomed")))
+    assert wait_for(lambda: attempts)
+    for execution in running(world2):
+        sfn.stop_execution(executionArn=execution["executionArn"])
+    assert wait_for(lambda: not running(world2))
+    # WHEN the sender writes again
+    world2.post(api_event(zapi_text(PHONE, "next")))
+
+    # THEN within lease + grace (3 s + 0 s here, plus the state machine's retries and a sweep),
+    # the failed batch is on the failed-batch queue, parked once, and the new message is delivered
+    def parked():
+        return int(sqs.get_queue_attributes(QueueUrl=world2.failed_batches_url, AttributeNames=[
+            "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+
+    assert wait_for(lambda: parked() == 1 and not running(world2), timeout=40)
+
+    def swept_and_delivered():
+        sweep(world2)  # the sweeper runs every minute: its grace is 0 s here
+        return wait_for(lambda: world2.bot_events["bot1"] and not running(world2), timeout=5)
+
+    assert wait_for(swept_and_delivered, timeout=30, interval=1)
+    assert [e["message"] for e in world2.bot_events["bot1"]] == ["next"]
+    [record] = [json.loads(m["Body"]) for m in sqs.receive_message(
+        QueueUrl=world2.failed_batches_url, VisibilityTimeout=0, MaxNumberOfMessages=10)["Messages"]]
+    assert (record["first_seq"], record["last_seq"]) == (1, 1) and "bot crashed" in record["cause"]
+    assert record["batch_id"] == attempts[0]  # the batch the first execution claimed
+    assert parked() == 1
+    state = world2.process_handler.dispatcher().store.get("bot1", PHONE)
+    assert state.seq == state.claimed_seq == state.delivered_seq == 2  # nothing left behind

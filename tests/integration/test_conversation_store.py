@@ -84,18 +84,32 @@ def test_a_retried_claim_returns_the_same_batch_with_the_same_id(store):
     assert store.claim(APP, PHONE, 2).status == "delivered"
 
 
-def test_the_next_batch_waits_while_the_previous_one_is_undelivered(store, clock):
+def test_the_next_batch_waits_while_the_previous_one_is_undelivered_and_takes_it_over_after_the_lease(store, clock):
     append(store, "a")
     first = store.claim(APP, PHONE, 1)
     append(store, "b")
     assert store.claim(APP, PHONE, 2).status == "previous_in_flight"
-    state = store.get(APP, PHONE)
-    assert store.take_over_stale_batch(state, lease_seconds=300) is None
-    clock.now += 301
-    stale = store.take_over_stale_batch(store.get(APP, PHONE), lease_seconds=300)
-    assert stale.batch_id == first.batch.batch_id
-    deliver(store, first)
+    clock.now += 301  # the owner of batch 1 died: its lease (300 s) ran out
+    takeover = store.claim(APP, PHONE, 2)
+    assert (takeover.status, takeover.taken_over) == ("claimed", True)
+    assert takeover.batch.batch_id == first.batch.batch_id
+    assert store.get(APP, PHONE).last_batch["claimed_by"] == 2  # the taker owns it now, with a new lease
+    assert store.claim(APP, PHONE, 1).status == "taken"  # the old owner, back: no longer its batch
+    again = store.claim(APP, PHONE, 2)  # the new owner's retry redelivers it
+    assert (again.status, again.taken_over, again.batch.batch_id) == ("claimed", False, first.batch.batch_id)
+    assert deliver(store, takeover) == ["a"]
     assert deliver(store, store.claim(APP, PHONE, 2)) == ["b"]
+
+
+def test_two_executions_racing_to_take_over_a_stale_batch_make_one_owner(store, clock):
+    append(store, "a")
+    store.claim(APP, PHONE, 1)
+    clock.now += 301
+    state = store.get(APP, PHONE)  # both read the same stale batch
+    assert store.take_over_stale_batch(state, 300, owner=7) is not None
+    assert store.take_over_stale_batch(state, 300, owner=8) is None
+    assert store.get(APP, PHONE).last_batch["claimed_by"] == 7
+    assert store.take_over_stale_batch(store.get(APP, PHONE), 300, owner=8) is None  # a fresh lease
 
 
 def test_a_timer_that_fires_early_is_told_to_wait(store, clock):

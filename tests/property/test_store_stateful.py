@@ -7,6 +7,8 @@ invariants:
 * claimed batches are disjoint, contiguous ranges: a message is in at most one batch;
 * a batch reads back exactly its messages, in order; a retried claim gives back the same batch_id;
 * at most one batch is undelivered, and no new batch is claimed while one is;
+* the undelivered batch has one owner: the claimer, or whoever took it over after its lease ran out
+  (by a claim or explicitly); only the owner's claim hands it out again;
 * at the end, draining the conversation (claim the latest, deliver, until nothing is pending) delivers
   every accepted message exactly once, in order, once deliveries are deduplicated by batch_id.
 
@@ -151,24 +153,29 @@ class StoreMachine(RuleBasedStateMachine):
         model = self.model[sender]
         batch_id = data.draw(st.sampled_from(sorted(model.batches)))
         first, last = model.batches[batch_id]
-        self._deliver(sender, Batch(APP, sender, first, last))
+        self._deliver(sender, Batch(APP, sender, first, last, epoch=self.store.get(APP, sender).epoch))
 
     @precondition(lambda self: any(m.in_flight for m in self.model.values()))
-    @rule(data=st.data(), wait=st.booleans())
-    def take_over(self, data, wait):
-        """The execution that claimed died for good: once its lease ran out, another one takes the batch."""
+    @rule(data=st.data(), wait=st.booleans(), deliver=st.booleans())
+    def take_over(self, data, wait, deliver):
+        """The execution that claimed died for good: once its lease ran out, another one takes the
+        batch and owns it (and may die too, before delivering)."""
         sender = data.draw(st.sampled_from([s for s in SENDERS if self.model[s].in_flight]))
         model = self.model[sender]
         if wait:
             self.clock.now += LEASE_SECONDS + 1
-        batch = self.store.take_over_stale_batch(self.store.get(APP, sender), LEASE_SECONDS)
+        taker = model.seq + 1000  # like a sweeper's execution: any sequence number may take over
+        batch = self.store.take_over_stale_batch(self.store.get(APP, sender), LEASE_SECONDS, owner=taker)
         if model.last_batch["claimed_at"] > self.clock() - LEASE_SECONDS:
             assert batch is None, "a batch was taken over before its lease ran out"
             return
         assert batch is not None
         assert (batch.first_seq, batch.last_seq) == (model.last_batch["first"], model.last_batch["last"])
         assert batch.batch_id in model.batches
-        self._deliver(sender, batch)
+        model.last_batch.update(claimed_by=taker, claimed_at=int(self.clock()))
+        assert self.store.get(APP, sender).last_batch["claimed_by"] == taker
+        if deliver:
+            self._deliver(sender, batch)
 
     # ------------------------------------------------------------------ steps shared with the drain
 
@@ -183,10 +190,13 @@ class StoreMachine(RuleBasedStateMachine):
             assert outcome.batch is None
             return outcome
         batch = outcome.batch
-        if model.claimed >= expected:  # claimed before: the same batch again
-            assert model.last_batch is not None and model.last_batch["claimed_by"] == expected
+        if model.in_flight and (outcome.taken_over or model.last_batch["claimed_by"] == expected):
+            # the batch in flight again: its owner's retry, or a takeover after its lease ran out
+            assert outcome.taken_over == (model.last_batch["claimed_at"] <= self.clock() - LEASE_SECONDS)
             assert (batch.first_seq, batch.last_seq) == (model.last_batch["first"], model.last_batch["last"])
             assert batch.batch_id in model.batches
+            if outcome.taken_over:
+                model.last_batch.update(claimed_by=expected, claimed_at=int(self.clock()))
             return outcome
         assert not model.in_flight, "a batch was claimed while the previous one was undelivered"
         assert batch.first_seq == model.claimed + 1, "a message was skipped or claimed twice"
@@ -205,8 +215,13 @@ class StoreMachine(RuleBasedStateMachine):
             return "nothing"
         if model.delivered >= expected:
             return "delivered"
-        if model.claimed >= expected:
-            return "claimed" if model.last_batch["claimed_by"] == expected else "taken"
+        if model.in_flight:
+            if model.last_batch["claimed_at"] <= self.clock() - LEASE_SECONDS:
+                return "claimed"  # taken over
+            if model.last_batch["claimed_by"] == expected:
+                return "claimed"
+            if model.claimed >= expected:
+                return "taken"
         if self.policy is not None:
             return None
         if model.seq != expected:
@@ -271,9 +286,10 @@ class StoreMachine(RuleBasedStateMachine):
         for _ in range(4):
             if model.in_flight:
                 self.clock.now += LEASE_SECONDS + 1
-                batch = self.store.take_over_stale_batch(self.store.get(APP, sender), LEASE_SECONDS)
-                assert batch is not None and batch.batch_id in model.batches
-                self._deliver(sender, batch)
+                outcome = self._claim(sender, model.seq)  # takes the stale batch over
+                assert outcome.status == "claimed" and outcome.taken_over
+                assert outcome.batch.batch_id in model.batches
+                self._deliver(sender, outcome.batch)
             elif model.claimed < model.seq:
                 self.clock.now += 3600  # past any quiet period and cap
                 outcome = self._claim(sender, model.seq)

@@ -29,7 +29,7 @@ def test_a_timer_within_its_grace_is_left_alone():
 def test_an_undelivered_batch_is_left_to_its_execution_until_the_lease_runs_out():
     assert decide(state(4, 4, 2, claimed_at=NOW - 100), due_at=NOW - 61) is None
     rearm = decide(state(4, 4, 2, claimed_at=NOW - 901, claimed_by=3), due_at=NOW - 61)
-    assert rearm.seq == 3  # the execution that owns the claim redelivers it
+    assert rearm.seq == 4  # its claim takes the batch over and owns it (the owner, 3, is gone)
 
 
 def test_an_undelivered_batch_with_newer_pending_messages_is_rearmed_for_the_latest_seq():
