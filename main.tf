@@ -2,15 +2,12 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
-# `python util/build.py` fills build/package/ with the code of every function
-# and its dependencies; one zip serves all three handlers.
-data "archive_file" "lambda_package" {
-  type        = "zip"
-  source_dir  = "${path.root}/build/package"
-  output_path = "${path.root}/build/lambda.zip"
-}
-
 locals {
+  # `make build` (util/build.py) writes one deterministic zip of every function's code and its
+  # dependencies; it serves all the handlers. A new build with other bytes redeploys them.
+  lambda_package      = "${path.root}/build/lambda.zip"
+  lambda_package_hash = filebase64sha256(local.lambda_package)
+
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
@@ -127,8 +124,8 @@ module "process_message_lambda" {
   function_name      = local.function_names.process_message
   handler            = "process_message.handler.lambda_handler"
   runtime            = var.lambda_runtime
-  filename           = data.archive_file.lambda_package.output_path
-  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  filename           = local.lambda_package
+  source_code_hash   = local.lambda_package_hash
   timeout            = var.process_message_timeout_seconds
   memory_size        = var.lambda_memory_mb
   log_retention_days = var.log_retention_days
@@ -234,8 +231,8 @@ module "post_message_lambda" {
   function_name      = local.function_names.post_message
   handler            = "post_message.handler.lambda_handler"
   runtime            = var.lambda_runtime
-  filename           = data.archive_file.lambda_package.output_path
-  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  filename           = local.lambda_package
+  source_code_hash   = local.lambda_package_hash
   timeout            = var.post_message_timeout_seconds
   memory_size        = var.lambda_memory_mb
   log_retention_days = var.log_retention_days
@@ -331,8 +328,8 @@ module "send_message_api_lambda" {
   function_name      = local.function_names.send_message_api
   handler            = "send_message_api.handler.lambda_handler"
   runtime            = var.lambda_runtime
-  filename           = data.archive_file.lambda_package.output_path
-  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  filename           = local.lambda_package
+  source_code_hash   = local.lambda_package_hash
   timeout            = local.send_message_timeout_seconds
   memory_size        = var.lambda_memory_mb
   log_retention_days = var.log_retention_days
@@ -384,8 +381,8 @@ module "sweeper_lambda" {
   function_name      = "${var.name_prefix}-sweeper"
   handler            = "sweeper.handler.lambda_handler"
   runtime            = var.lambda_runtime
-  filename           = data.archive_file.lambda_package.output_path
-  source_code_hash   = data.archive_file.lambda_package.output_base64sha256
+  filename           = local.lambda_package
+  source_code_hash   = local.lambda_package_hash
   timeout            = 120
   memory_size        = var.lambda_memory_mb
   log_retention_days = var.log_retention_days

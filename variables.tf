@@ -52,6 +52,12 @@ variable "debounce_policies" {
   EOT
   default     = {}
 
+  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
+  validation {
+    condition     = alltrue([for app in keys(var.debounce_policies) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
+    error_message = "debounce_policies: every app id must be 1-64 characters of letters, digits, '_' or '-'."
+  }
+
   validation {
     condition     = alltrue([for p in values(var.debounce_policies) : contains(["fixed", "adaptive"], p.mode)])
     error_message = "debounce_policies: mode must be \"fixed\" or \"adaptive\"."
@@ -89,6 +95,12 @@ variable "processing_lambdas_map" {
   type        = map(string)
   description = "app_id => name (or ARN) of the Lambda function that processes that app's batches. process_message may invoke only these."
 
+  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
+  validation {
+    condition     = alltrue([for app in keys(var.processing_lambdas_map) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
+    error_message = "processing_lambdas_map: every app id must be 1-64 characters of letters, digits, '_' or '-'."
+  }
+
   validation {
     condition     = length(var.processing_lambdas_map) > 0 && alltrue([for v in values(var.processing_lambdas_map) : length(trimspace(v)) > 0])
     error_message = "processing_lambdas_map must have at least one entry and no empty function names."
@@ -98,6 +110,12 @@ variable "processing_lambdas_map" {
 variable "api_urls_map" {
   type        = map(string)
   description = "app_id => HTTPS URL that send_message_api POSTs that app's replies to. Do not embed secrets here (they end up in state and environment); keep client tokens in SSM."
+
+  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
+  validation {
+    condition     = alltrue([for app in keys(var.api_urls_map) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
+    error_message = "api_urls_map: every app id must be 1-64 characters of letters, digits, '_' or '-'."
+  }
 
   validation {
     condition     = alltrue([for v in values(var.api_urls_map) : startswith(v, "https://")])
@@ -109,6 +127,12 @@ variable "client_token_parameters" {
   type        = map(string)
   description = "app_id => name of the SSM SecureString parameter holding that app's Z-API Client-Token. Only the names are in Terraform; the values are set out of band."
   default     = {}
+
+  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
+  validation {
+    condition     = alltrue([for app in keys(var.client_token_parameters) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
+    error_message = "client_token_parameters: every app id must be 1-64 characters of letters, digits, '_' or '-'."
+  }
 
   validation {
     condition     = alltrue([for v in values(var.client_token_parameters) : startswith(v, "/")])
@@ -127,6 +151,12 @@ variable "providers_map" {
   description = "app_id => messaging provider of that app: zapi, whatsapp_cloud, telegram, evolution, twilio or generic. An app that is absent uses zapi."
   default     = {}
 
+  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
+  validation {
+    condition     = alltrue([for app in keys(var.providers_map) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
+    error_message = "providers_map: every app id must be 1-64 characters of letters, digits, '_' or '-'."
+  }
+
   validation {
     condition     = alltrue([for v in values(var.providers_map) : contains(["zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic"], v)])
     error_message = "Every providers_map value must be one of zapi, whatsapp_cloud, telegram, evolution, twilio, generic."
@@ -137,6 +167,12 @@ variable "secrets_parameters" {
   type        = map(string)
   description = "app_id => name of the SSM SecureString parameter holding that app's secrets as a JSON object (webhook secrets and outbound credentials; see README, Providers and authentication). Only the names are in Terraform; the values are set out of band."
   default     = {}
+
+  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
+  validation {
+    condition     = alltrue([for app in keys(var.secrets_parameters) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
+    error_message = "secrets_parameters: every app id must be 1-64 characters of letters, digits, '_' or '-'."
+  }
 
   validation {
     condition     = alltrue([for v in values(var.secrets_parameters) : startswith(v, "/")])
@@ -391,7 +427,7 @@ variable "inline_wait_seconds" {
   default     = null
 
   validation {
-    condition     = var.inline_wait_seconds == null || (var.inline_wait_seconds >= 0 && var.inline_wait_seconds <= 600)
+    condition     = var.inline_wait_seconds == null ? true : var.inline_wait_seconds >= 0 && var.inline_wait_seconds <= 600
     error_message = "inline_wait_seconds must be between 0 and 600."
   }
 }

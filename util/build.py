@@ -2,7 +2,9 @@
 
     python util/build.py [--skip-deps]
 
-Writes build/package/ (Terraform zips it with archive_file and redeploys when its hash changes).
+Writes build/package/ and build/lambda.zip, the file Terraform deploys (`filename`, redeployed when
+`filebase64sha256` of it changes). The zip is deterministic: entries sorted, fixed timestamps and
+permissions, so two builds of the same code give the same bytes and `terraform plan` shows no change.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "lambda"
 PACKAGE = ROOT / "build" / "package"
+ZIP = ROOT / "build" / "lambda.zip"
 REQUIREMENTS = ROOT / "requirements" / "lambda.txt"
 # The code that ships: the core and one folder per function. Examples stay out of the package.
 SHIPPED = ("gateway", "post_message", "process_message", "send_message_api", "sweeper")
 LAMBDA_PYTHON = "3.12"
+# The earliest time a zip entry can carry; any fixed value would do.
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
 def build(package: Path = PACKAGE, *, with_dependencies: bool = True, bytecode: bool = True) -> Path:
@@ -49,10 +55,15 @@ def lambda_python() -> str | None:
     """An interpreter of the runtime's version: bytecode is read only by the version that wrote it."""
     if f"{sys.version_info[0]}.{sys.version_info[1]}" == LAMBDA_PYTHON:
         return sys.executable
-    candidate = shutil.which(f"python{LAMBDA_PYTHON}")
+    # On the PATH, or installed by pyenv but not selected (its shim then refuses to run it).
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python{LAMBDA_PYTHON}"),
+                  *sorted(str(p) for p in pyenv_root.glob(f"versions/{LAMBDA_PYTHON}.*/bin/python{LAMBDA_PYTHON}"))]
     probe = "import sys; print('%d.%d' % sys.version_info[:2])"
-    if candidate and subprocess.run([candidate, "-c", probe], capture_output=True, text=True).stdout.strip() == LAMBDA_PYTHON:
-        return candidate
+    for candidate in filter(None, candidates):
+        version = subprocess.run([candidate, "-c", probe], capture_output=True, text=True).stdout.strip()
+        if version == LAMBDA_PYTHON:
+            return candidate
     return None
 
 
@@ -72,14 +83,35 @@ def compile_package(package: Path, python: str | None = None) -> bool:
     return True
 
 
+def write_zip(package: Path = PACKAGE, output: Path = ZIP) -> Path:
+    """Zip ``package`` into ``output`` with the same bytes for the same files: entries in sorted
+    order (POSIX paths), every timestamp ZIP_TIMESTAMP, mode 0644 (0755 if executable), deflated."""
+    files = sorted((p for p in package.rglob("*") if p.is_file()), key=lambda p: p.relative_to(package).as_posix())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(package).as_posix(), date_time=ZIP_TIMESTAMP)
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.create_system = 3  # unix, whatever the building machine
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    partial.replace(output)
+    return output
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-deps", action="store_true", help="copy the code only")
     parser.add_argument("--out", type=Path, default=PACKAGE)
+    parser.add_argument("--zip", type=Path, default=ZIP, help="the zip Terraform deploys (default build/lambda.zip)")
     args = parser.parse_args()
     path = build(args.out, with_dependencies=not args.skip_deps)
     files = sum(1 for p in path.rglob("*") if p.is_file())
-    print(f"built {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {files} files")
+    archive = write_zip(path, args.zip)
+    shown = [p.relative_to(ROOT) if p.is_relative_to(ROOT) else p for p in (path, archive)]
+    print(f"built {shown[0]}: {files} files; {shown[1]}: {archive.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

@@ -171,33 +171,34 @@ resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
-  for_each = var.function_names
+# One alarm per (function, metric): <name_prefix>-<label>-errors and <name_prefix>-<label>-throttles.
+locals {
+  lambda_alarm_metrics = {
+    errors = {
+      metric_name = "Errors"
+      description = "raised errors (see its log group; correlation_id names the conversation)."
+    }
+    throttles = {
+      metric_name = "Throttles"
+      description = "was throttled: raise its concurrency or the account limit."
+    }
+  }
 
-  alarm_name          = "${var.name_prefix}-${each.key}-errors"
-  alarm_description   = "${each.value} raised errors (see its log group; correlation_id names the conversation)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+  lambda_alarms = merge([
+    for label, function_name in var.function_names : {
+      for suffix, metric in local.lambda_alarm_metrics : "${label}-${suffix}" => merge(metric, { function_name = function_name })
+    }
+  ]...)
 }
 
-resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
-  for_each = var.function_names
+resource "aws_cloudwatch_metric_alarm" "lambda" {
+  for_each = local.lambda_alarms
 
-  alarm_name          = "${var.name_prefix}-${each.key}-throttles"
-  alarm_description   = "${each.value} was throttled: raise its concurrency or the account limit."
+  alarm_name          = "${var.name_prefix}-${each.key}"
+  alarm_description   = "${each.value.function_name} ${each.value.description}"
   namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
+  metric_name         = each.value.metric_name
+  dimensions          = { FunctionName = each.value.function_name }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1

@@ -8,8 +8,7 @@ output "alarm_names" {
   value = concat(
     [for alarm in aws_cloudwatch_metric_alarm.dlq_depth : alarm.alarm_name],
     [aws_cloudwatch_metric_alarm.executions_failed.alarm_name, aws_cloudwatch_metric_alarm.api_5xx.alarm_name],
-    [for alarm in aws_cloudwatch_metric_alarm.lambda_errors : alarm.alarm_name],
-    [for alarm in aws_cloudwatch_metric_alarm.lambda_throttles : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.lambda : alarm.alarm_name],
   )
 }
 

