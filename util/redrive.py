@@ -53,7 +53,8 @@ def redrive(queue_url: str, table_name: str, processing_lambdas: dict[str, str],
                 function_name = processing_lambdas.get(batch.app_id)
                 if not function_name:
                     raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")
-                invoker.invoke(function_name, full.payload())
+                for part in full.parts():  # a batch whose payload passes the cap goes out in parts
+                    invoker.invoke(function_name, part.payload())
             except Exception as exc:  # noqa: BLE001 - reported, the batch stays on the queue
                 counts["failed"] += 1
                 print(f"{batch.batch_id}  still failing: {str(exc)[:200]}", file=out)

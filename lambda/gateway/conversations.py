@@ -363,8 +363,6 @@ class ConversationStore:
             if not item:
                 return ClaimOutcome("nothing")
             state = ConversationState.from_item(item)
-            if state.delivered_seq >= expected_seq:
-                return ClaimOutcome("delivered", state=state)
             if state.batch_in_flight and state.last_batch:
                 if int(state.last_batch.get("claimed_at", 0)) <= self.clock() - self.lease_seconds:
                     # Its owner stopped without delivering it (or parking it): this execution takes
@@ -376,8 +374,10 @@ class ConversationStore:
                 if _owner(state.last_batch) == expected_seq:
                     # Claimed by this execution's earlier attempt (or taken over by it): deliver it again.
                     return ClaimOutcome("claimed", batch=self._batch_from_last(state), state=state)
-                if state.claimed_seq >= expected_seq:
-                    return ClaimOutcome("taken", state=state)  # flushed by another execution, which delivers it
+            if state.delivered_seq >= expected_seq:
+                return ClaimOutcome("delivered", state=state)
+            if state.claimed_seq >= expected_seq:  # (and so in flight)
+                return ClaimOutcome("taken", state=state)  # flushed by another execution, which delivers it
             if policy is None:
                 due = Due(state.fire_at_ms / 1000, "quiet") if state.fire_at_ms else None
             else:
@@ -501,10 +501,22 @@ class ConversationStore:
             raise
         return self._batch_from_last(state)
 
-    def mark_delivered(self, batch: Batch, *, recheck_seconds: float = PENDING_RECHECK_SECONDS) -> None:
+    def mark_delivered(self, batch: Batch, *, recheck_seconds: float = PENDING_RECHECK_SECONDS,
+                       final: bool = True) -> None:
         """Record the batch as delivered; with nothing pending, the conversation leaves the sweep index.
-        With messages pending, the sweeper looks at them ``recheck_seconds`` from now (plus its grace)."""
+        With messages pending, the sweeper looks at them ``recheck_seconds`` from now (plus its grace).
+        ``final=False``: a part of a split batch, not its last: only ``delivered_seq`` moves."""
         key = self._key(batch.app_id, batch.sender)
+        if not final:
+            try:
+                self._ddb.update_item(
+                    TableName=self.table_name, Key=key, UpdateExpression="SET delivered_seq = :last",
+                    ConditionExpression="delivered_seq < :last", ExpressionAttributeValues=_to_ddb({":last": batch.last_seq}),
+                )
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise
+            return
         values = _to_ddb({":last": batch.last_seq})
         try:
             self._ddb.update_item(

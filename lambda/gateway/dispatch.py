@@ -11,7 +11,7 @@ from . import aws, metrics
 from .conversations import ConversationStore
 from .errors import AppInvocationError, NotDueYet
 from .log import correlate, get_logger
-from .models import Batch, conversation_id
+from .models import LAMBDA_PAYLOAD_LIMIT_BYTES, PAYLOAD_CAP_BYTES, Batch, conversation_id, encode_payload
 from .scheduler import wait_timestamp
 from .settings import ProcessorSettings
 
@@ -26,10 +26,13 @@ class LambdaInvoker:
     """Hands a batch to the per-app processing Lambda, synchronously, so its failure is ours."""
 
     def invoke(self, function_name: str, payload: dict) -> None:
+        body = encode_payload(payload)
+        if len(body) > LAMBDA_PAYLOAD_LIMIT_BYTES:  # Batch.parts keeps every payload under the cap
+            raise AppInvocationError(f"a payload of {len(body)} bytes is over Lambda's invoke limit")
         response = aws.client("lambda").invoke(
             FunctionName=function_name,
             InvocationType="RequestResponse",
-            Payload=json.dumps(payload).encode(),
+            Payload=body,
         )
         if response.get("FunctionError"):
             detail = response["Payload"].read()[:500].decode("utf-8", "replace")
@@ -47,6 +50,7 @@ class Dispatcher:
         self.failed_batches = failed_batches or FailedBatchQueue(settings.failed_batches_queue_url)
         self.invoker = invoker or LambdaInvoker()
         self.clock = clock
+        self.payload_cap_bytes = PAYLOAD_CAP_BYTES
 
     def handle(self, event: dict[str, Any]) -> dict:
         """Claim and deliver the execution's burst. A short remainder of the quiet period (up to
@@ -68,7 +72,8 @@ class Dispatcher:
                 if outcome.taken_over:
                     logger.warning("taking over a stale batch", extra={**log, "batch_id": outcome.batch.batch_id})
                 reason = outcome.due.reason if outcome.due else ("takeover" if outcome.taken_over else "retry")
-                self.deliver(outcome.batch, {**log, "due_reason": reason})
+                self.deliver(outcome.batch, {**log, "due_reason": reason},
+                             delivered_seq=outcome.state.delivered_seq if outcome.state else 0)
                 if outcome.batch.last_seq >= seq:
                     return {**state, "action": "done"}
                 continue  # an earlier batch taken over and delivered: now this execution's own burst
@@ -85,22 +90,28 @@ class Dispatcher:
                 raise NotDueYet(wait_timestamp(max(wake_at, self.clock() + 1)))
             self.sleep(max(0.0, wake_at - self.clock()) + INLINE_WAKE_MARGIN_SECONDS)
 
-    def deliver(self, batch: Batch, log: dict) -> None:
+    def deliver(self, batch: Batch, log: dict, *, delivered_seq: int = 0) -> None:
+        """Hand the claimed batch to its app: as one invoke, or, when its payload would pass the
+        cap, as consecutive parts with their own batch ids, each recorded as delivered in turn (a
+        retry skips the parts up to ``delivered_seq``, the store's count when the claim read it)."""
         messages = self.store.load_messages(batch.app_id, batch.sender, batch.first_seq, batch.last_seq)
         full = dataclasses.replace(batch, messages=messages)
         function_name = self.settings.processing_lambdas.get(batch.app_id)
         if not function_name:
             raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")
-        waited = self.clock() - messages[-1].received_at_ms / 1000
-        correlate(logger, log["conversation"], batch_id=batch.batch_id)
-        self.invoker.invoke(function_name, full.payload())
-        self.store.mark_delivered(batch)
-        metrics.batch_dispatched(len(messages), waited)
-        logger.info(
-            "batch dispatched",
-            extra={**log, "batch_id": batch.batch_id, "batch_size": len(messages),
-                   "waited_seconds": round(waited, 3)},
-        )
+        for part in full.parts(self.payload_cap_bytes):
+            if part.last_seq <= delivered_seq:
+                continue  # delivered before this retry
+            waited = self.clock() - part.messages[-1].received_at_ms / 1000
+            correlate(logger, log["conversation"], batch_id=part.batch_id)
+            self.invoker.invoke(function_name, part.payload())
+            self.store.mark_delivered(part, final=part.last_seq == batch.last_seq)
+            metrics.batch_dispatched(len(part.messages), waited)
+            logger.info(
+                "batch dispatched",
+                extra={**log, "batch_id": part.batch_id, "batch_size": len(part.messages),
+                       "waited_seconds": round(waited, 3)},
+            )
 
     def park(self, app_id: str, sender: str, seq: int, error: dict, log: dict) -> dict:
         """The state machine's retries are spent: keep the undelivered batch on the failed-batch queue
@@ -117,8 +128,9 @@ class Dispatcher:
             # died, the next claim after its lease takes the batch over and owns it).
             logger.error("execution failed; the batch in flight is another execution's", extra=log)
             return {**result, "action": "left_pending"}
-        batch = Batch(app_id, sender, int(state.last_batch["first_seq"]), int(state.last_batch["last_seq"]),
-                      epoch=state.epoch)
+        # What is left of it: the parts of a split batch up to delivered_seq went out.
+        first = max(int(state.last_batch["first_seq"]), state.delivered_seq + 1)
+        batch = Batch(app_id, sender, first, int(state.last_batch["last_seq"]), epoch=state.epoch)
         self.failed_batches.put(batch, error, failed_at=self.clock())
         # Delivered to the failed-batch queue. Messages pending behind it may have had this very
         # execution as their timer: the sweeper re-arms them at its next run (recheck now).

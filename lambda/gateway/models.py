@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 from .debounce import Burst
+
+
+# A synchronous Lambda invoke carries at most 6 MB of request payload. The dispatcher never builds a
+# larger one: a burst whose encoded payload would pass PAYLOAD_CAP_BYTES is split into consecutive
+# batches (Batch.parts). The cap counts the whole encoded payload, every text twice included.
+LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+PAYLOAD_CAP_BYTES = 6_000_000  # under the limit however "6 MB" is counted
+
+
+def encode_payload(payload: dict) -> bytes:
+    """UTF-8 JSON as the per-app Lambda receives it: non-ASCII as itself (1-4 bytes), not a 6-byte
+    ``\\uXXXX`` escape, and no padding after separators."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def conversation_id(app_id: str, sender: str) -> str:
@@ -69,6 +84,33 @@ class Batch:
     @property
     def batch_id(self) -> str:
         return f"{conversation_id(self.app_id, self.sender)}-{self.epoch}-{self.first_seq}-{self.last_seq}"
+
+    def parts(self, cap_bytes: int = PAYLOAD_CAP_BYTES) -> list["Batch"]:
+        """This batch as consecutive batches whose encoded payloads each fit ``cap_bytes``: itself
+        when it fits. Greedy from ``first_seq``, so the split (and every part's ``batch_id``) is the
+        same on every retry, and the same from any part's first message onwards."""
+        if len(encode_payload(self.payload())) <= cap_bytes or len(self.messages) <= 1:
+            return [self]
+        # An upper bound of each message's share of the payload: its text in ``message`` (escaped,
+        # with the "\n" joining it: 2 bytes, as many as the quotes json.dumps adds) and its entry in
+        # ``messages`` (with a comma).
+        widest = dataclasses.replace(self, messages=[], first_seq=self.last_seq)
+        base = len(encode_payload(widest.payload()))
+        parts: list[Batch] = []
+        start, size = 0, base
+        for index, message in enumerate(self.messages):
+            share = (len(json.dumps(message.text, ensure_ascii=False).encode())
+                     + len(encode_payload(message.as_payload())) + 1)
+            if index > start and size + share > cap_bytes:
+                parts.append(self._part(start, index))
+                start, size = index, base
+            size += share
+        parts.append(self._part(start, len(self.messages)))
+        return parts
+
+    def _part(self, start: int, stop: int) -> "Batch":
+        messages = self.messages[start:stop]
+        return dataclasses.replace(self, first_seq=messages[0].seq, last_seq=messages[-1].seq, messages=messages)
 
     def payload(self) -> dict:
         """What the per-app processing Lambda receives."""

@@ -109,14 +109,14 @@ def test_a_batch_whose_execution_died_after_the_claim_is_taken_over(world2, monk
     real_deliver = dispatcher.deliver
     died = []
 
-    def die_once(batch, log):
+    def die_once(batch, log, **kwargs):
         if not died:
             died.append(batch.batch_id)
             sfn = boto3.client("stepfunctions", region_name="us-east-1")
             for execution in running(world2):  # the execution is stopped mid-delivery: no retry
                 sfn.stop_execution(executionArn=execution["executionArn"])
             raise RuntimeError("the execution died")
-        return real_deliver(batch, log)
+        return real_deliver(batch, log, **kwargs)
 
     monkeypatch.setattr(dispatcher, "deliver", die_once)
     world2.post(api_event(zapi_text(PHONE, "orphan")))

@@ -74,3 +74,67 @@ def test_a_failing_app_lambda_fails_the_task_and_the_batch_stays_claimed_for_the
     [first, second] = [e for _, e in stored.invocations]
     assert first["batch_id"] == second["batch_id"]
     assert [e["message"] for e in stored.bot_events["bot1"]] == ["one\ntwo"]
+
+
+class PayloadMeter:
+    """Wraps the gateway's Lambda client: the encoded size of every invoke payload (moto takes any size)."""
+
+    def __init__(self, monkeypatch):
+        from gateway import aws
+
+        self.sizes: list[int] = []
+        real = aws.client
+
+        def client(service):
+            inner = real(service)
+            if service != "lambda":
+                return inner
+            meter = self
+
+            class Metered:
+                def __getattr__(self, name):
+                    return getattr(inner, name)
+
+                def invoke(self, **kwargs):
+                    meter.sizes.append(len(kwargs["Payload"]))
+                    return inner.invoke(**kwargs)
+
+            return Metered()
+
+        monkeypatch.setattr(aws, "client", client)
+
+
+def test_a_burst_over_the_payload_cap_reaches_the_app_in_consecutive_batches_each_under_it(world, monkeypatch):
+    monkeypatch.setattr(world.post_handler.service().scheduler, "start", lambda *a, **k: True)
+    texts = [f"{i:02d}" + "é" * 16000 for i in range(40)]  # 40 messages of ~32 KB of "é"
+    for text in texts:
+        world.post(api_event(zapi_text(PHONE, text)))
+    dispatcher = world.process_handler.dispatcher()
+    dispatcher.payload_cap_bytes = 1_000_000  # smaller than Lambda's 6 MB, so the test stays quick
+    meter = PayloadMeter(monkeypatch)
+    time.sleep(1.2)
+    # WHEN the app fails on the second part, and the state machine retries
+    world.bot_failures["bot1"] = 0
+    calls = []
+    real = world.handlers[world.BOT_FUNCTIONS["bot1"]]
+
+    def fail_second_once(event, context):
+        calls.append(event["batch_id"])
+        if len(calls) == 2:
+            raise RuntimeError("bot crashed")
+        return real(event, context)
+
+    world.set_bot("bot1", fail_second_once)
+    with pytest.raises(AppInvocationError):
+        run(world, 40)
+    assert run(world, 40)["action"] == "done"
+    # THEN every payload fit the cap, counted as encoded, and the parts are consecutive, in order
+    assert meter.sizes and max(meter.sizes) <= 1_000_000
+    events = world.bot_events["bot1"]
+    assert len(events) >= 3
+    assert [m["text"] for e in events for m in e["messages"]] == texts  # none lost, none twice
+    assert all(e["message"] == "\n".join(m["text"] for m in e["messages"]) for e in events)
+    assert len({e["batch_id"] for e in events}) == len(events)
+    assert calls[1] == calls[2] and calls.count(calls[0]) == 1  # the retry resumed at the failed part
+    state = dispatcher.store.get("bot1", PHONE)
+    assert state.seq == state.claimed_seq == state.delivered_seq == 40

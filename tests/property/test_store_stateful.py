@@ -213,15 +213,15 @@ class StoreMachine(RuleBasedStateMachine):
         """The claim's status as the model sees it; None where the debounce policy decides."""
         if not model.messages:
             return "nothing"
-        if model.delivered >= expected:
-            return "delivered"
         if model.in_flight:
             if model.last_batch["claimed_at"] <= self.clock() - LEASE_SECONDS:
                 return "claimed"  # taken over
             if model.last_batch["claimed_by"] == expected:
                 return "claimed"
-            if model.claimed >= expected:
-                return "taken"
+        if model.delivered >= expected:
+            return "delivered"
+        if model.claimed >= expected:
+            return "taken"
         if self.policy is not None:
             return None
         if model.seq != expected:

@@ -1,3 +1,5 @@
+import json
+
 from gateway.log import mask_phone
 from gateway.models import Batch, StoredMessage, conversation_id
 from gateway.outbound import Reply, zapi_send_text
@@ -88,3 +90,47 @@ def test_no_sender_string_can_forge_another_conversations_key():
     with pytest.raises(ValueError):
         conversation_pk("shop#vip", "5511999")  # settings refuse such an app id at cold start
     assert conversation_pk("bot1", "5544999999999") == "CONV#bot1#5544999999999"  # plain senders unchanged
+
+
+def _burst(count, text, first=1):
+    messages = [StoredMessage(s, f"wamid.{s:04d}", text, 1700000000 + s, 0) for s in range(first, first + count)]
+    return Batch("bot1", "5544999999999", first, first + count - 1, messages, epoch=1_700_000_000_000)
+
+
+def test_the_audits_burst_of_40_messages_of_32_kb_of_e_acute_encodes_under_the_invoke_limit():
+    from gateway.models import LAMBDA_PAYLOAD_LIMIT_BYTES, encode_payload
+
+    batch = _burst(40, "é" * 16384)  # 32 KB of UTF-8 each: 7.9 MB with json.dumps' \\u00e9 escapes
+    [part] = batch.parts()
+    assert part is batch
+    size = len(encode_payload(batch.payload()))
+    assert size < 2.7e6 < LAMBDA_PAYLOAD_LIMIT_BYTES  # each text twice, 2 bytes per "é"
+    assert json.loads(encode_payload(batch.payload())) == batch.payload()
+
+
+def test_a_burst_over_the_cap_is_split_into_consecutive_batches_each_under_it():
+    from gateway.models import PAYLOAD_CAP_BYTES, encode_payload
+
+    batch = _burst(120, "é" * 16384)  # 7.9 MB even as UTF-8
+    parts = batch.parts()
+    assert len(parts) == 2
+    sizes = [len(encode_payload(p.payload())) for p in parts]
+    assert all(size <= PAYLOAD_CAP_BYTES for size in sizes) and sum(sizes) > PAYLOAD_CAP_BYTES
+    assert [m.seq for p in parts for m in p.messages] == list(range(1, 121))  # in order, none twice
+    assert [(p.first_seq, p.last_seq) for p in parts] == [(1, parts[0].last_seq), (parts[0].last_seq + 1, 120)]
+    assert len({p.batch_id for p in parts}) == 2 and batch.batch_id not in {p.batch_id for p in parts}
+    assert [p.batch_id for p in batch.parts()] == [p.batch_id for p in parts]  # a retry: the same ids
+    rest = _burst(120 - parts[0].last_seq, "é" * 16384, first=parts[0].last_seq + 1)
+    assert [p.batch_id for p in rest.parts()] == [parts[1].batch_id]  # a redrive of the rest, too
+
+
+def test_the_cap_counts_the_whole_encoded_payload_not_only_the_texts():
+    from gateway.models import encode_payload
+
+    batch = _burst(50, 'a"\\\n' * 100)  # every character escaped to 2 bytes, in the text and in messages[]
+    cap = 10_000
+    texts = sum(len(m.text.encode()) for m in batch.messages)
+    parts = batch.parts(cap)
+    assert texts == 2 * cap and len(parts) >= 8  # counting texts alone would make 2 parts
+    assert all(len(encode_payload(p.payload())) <= cap for p in parts)
+    assert all(len(encode_payload(p.payload())) > cap * 0.8 for p in parts[:-1])  # and packs them
