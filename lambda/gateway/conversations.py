@@ -78,6 +78,11 @@ def message_size(message: InboundMessage) -> int:
     return len(message.text.encode()) + len(message.message_id.encode()) + MESSAGE_OVERHEAD_BYTES
 
 
+def _entry_size(entry: dict) -> int:
+    """message_size of a stored entry: what its append added to ``msgs_bytes``."""
+    return len(entry["t"].encode()) + len(entry["id"].encode()) + MESSAGE_OVERHEAD_BYTES
+
+
 def _is_condition_failure(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code", "")
     if code == "ConditionalCheckFailedException":
@@ -165,17 +170,39 @@ class ConversationStore:
         item = response.get("Item")
         return ConversationState.from_item(_from_ddb(item)) if item else None
 
-    def load_messages(self, app_id: str, sender: str, first_seq: int, last_seq: int) -> list[StoredMessage]:
-        """The messages with sequence numbers first_seq..last_seq, from their CHUNK items, in order."""
+    def load_messages(self, app_id: str, sender: str, first_seq: int, last_seq: int,
+                      state: ConversationState | None = None) -> list[StoredMessage]:
+        """The messages with sequence numbers first_seq..last_seq, in order: those still inline from
+        the conversation item (``state``, or read now), the sealed ones from their CHUNK items."""
+        state = state or self.get(app_id, sender)
         messages: list[StoredMessage] = []
+        base = state.inline_base if state else 0
+        if first_seq <= base:
+            messages += self._load_chunks(app_id, sender, first_seq, min(last_seq, base))
+        if state is not None and last_seq > base:
+            lo = max(first_seq, base + 1)
+            messages += [_stored(base + 1 + i, e) for i, e in enumerate(state.inline)
+                         if lo <= base + 1 + i <= last_seq]
+        seqs = [m.seq for m in messages]
+        if seqs != list(range(first_seq, last_seq + 1)):
+            raise RuntimeError(
+                f"batch {first_seq}..{last_seq} is incomplete in the store ({len(seqs)} messages found)"
+            )
+        return messages
+
+    def _load_chunks(self, app_id: str, sender: str, first_seq: int, last_seq: int) -> list[StoredMessage]:
+        """From the CHUNK items, newest first down to the one that holds ``first_seq`` (a seal moves
+        all inline messages at once, so a chunk may start before a batch)."""
+        chunks: list[list[StoredMessage]] = []
         kwargs = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
                 ":pk": {"S": conversation_pk(app_id, sender)},
-                ":lo": {"S": chunk_sk(first_seq)},
+                ":lo": {"S": chunk_sk(0)},
                 ":hi": {"S": chunk_sk(last_seq)},
             },
+            "ScanIndexForward": False,
             "ConsistentRead": True,
         }
         while True:
@@ -183,17 +210,14 @@ class ConversationStore:
             for raw in page.get("Items", []):
                 chunk = _from_ddb(raw)
                 base = int(chunk["first_seq"])
-                for offset, entry in enumerate(chunk["messages"]):
-                    messages.append(_stored(base + offset, entry))
+                chunks.append([_stored(base + offset, entry) for offset, entry in enumerate(chunk["messages"])
+                               if first_seq <= base + offset <= last_seq])
+                if base <= first_seq:
+                    return [m for chunk_messages in reversed(chunks) for m in chunk_messages]
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        seqs = [m.seq for m in messages]
-        if seqs != list(range(first_seq, last_seq + 1)):
-            raise RuntimeError(
-                f"batch {first_seq}..{last_seq} is incomplete in the store ({len(seqs)} messages found)"
-            )
-        return messages
+        return [m for chunk_messages in reversed(chunks) for m in chunk_messages]
 
     # ------------------------------------------------------------------ append
 
@@ -394,7 +418,7 @@ class ConversationStore:
                 return ClaimOutcome("previous_in_flight", state=state, due=due)
             first, last = state.claimed_seq + 1, state.seq
             if self._commit_claim(app_id, sender, state, item, first, last, claimed_by=expected_seq):
-                batch = Batch(app_id, sender, first, last, epoch=state.epoch)
+                batch = Batch(app_id, sender, first, last, _inline_messages(state, first, last), epoch=state.epoch)
                 return ClaimOutcome("claimed", batch=batch, state=state, due=due)
         raise RuntimeError("claim kept losing races; the state machine will retry")
 
@@ -404,19 +428,17 @@ class ConversationStore:
         rotate = (int(item.get("ids_rotated_at", now)) < now - DEDUP_WINDOW_SECONDS
                   or len(item.get("ids_cur") or ()) > DEDUP_MAX_IDS)
         values = {
-            ":zero": 0,
             ":last": last,
             ":claimed": state.claimed_seq,
             ":batch": {"first_seq": first, "last_seq": last, "claimed_at": int(now),
                        "claimed_by": last if claimed_by is None else claimed_by},
             ":recent": _recent(item),
         }
-        # due_at now means "delivered by then, or the sweeper re-arms the conversation".
-        values[":deliver_by"] = int(now + self.lease_seconds)
-        values[":bucket"] = f"B{int(now + self.lease_seconds) % SWEEP_BUCKETS:02d}"
-        removes = ["msgs", "burst_started_at", "burst_bytes", "fire_at_ms"]
-        sets = ("msgs_bytes = :zero, msgs_base = :last, claimed_seq = :last, last_batch = :batch,"
-                " recent_at = :recent, due_at = :deliver_by, sweep_bucket = :bucket")
+        # The texts stay on the item: the claimer delivers them from its read, and the delivery
+        # trims them (mark_delivered). Nothing is copied, and the sweep index entry (due_at: the
+        # burst's max-wait cap) is left alone: the sweeper judges an undelivered batch by its lease.
+        removes = ["burst_started_at", "burst_bytes", "fire_at_ms"]
+        sets = "claimed_seq = :last, last_batch = :batch, recent_at = :recent"
         if rotate:
             # Ids older than the window move to ids_prev and drop out one rotation later. The
             # condition on seq below guarantees ids_cur is still the set read in ``item``.
@@ -428,38 +450,14 @@ class ConversationStore:
                 values[":ids_prev"] = set(item["ids_cur"])
             else:
                 removes.append("ids_prev")
-        update = f"REMOVE {', '.join(removes)} SET {sets}"
-        update_op = {
-            "TableName": self.table_name,
-            "Key": self._key(app_id, sender),
-            "UpdateExpression": update,
-            "ConditionExpression": "seq = :last AND claimed_seq = :claimed",
-            "ExpressionAttributeValues": _to_ddb(values),
-        }
-        transact: list[dict] = []
-        if state.inline:
-            chunk = {
-                "pk": conversation_pk(app_id, sender),
-                "sk": chunk_sk(state.inline_base + 1),
-                "first_seq": state.inline_base + 1,
-                "last_seq": last,
-                "messages": state.inline,
-                "expires_at": int(now) + RETENTION_SECONDS,
-            }
-            transact.append(
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": _to_ddb(chunk),
-                        "ConditionExpression": "attribute_not_exists(sk)",
-                    }
-                }
-            )
         try:
-            if transact:
-                self._ddb.transact_write_items(TransactItems=[*transact, {"Update": update_op}])
-            else:
-                self._ddb.update_item(**update_op)
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=self._key(app_id, sender),
+                UpdateExpression=f"REMOVE {', '.join(removes)} SET {sets}",
+                ConditionExpression="seq = :last AND claimed_seq = :claimed",
+                ExpressionAttributeValues=_to_ddb(values),
+            )
         except ClientError as exc:
             if _is_condition_failure(exc):
                 return False
@@ -468,7 +466,9 @@ class ConversationStore:
 
     def _batch_from_last(self, state: ConversationState) -> Batch:
         last = state.last_batch or {}
-        return Batch(state.app_id, state.sender, int(last["first_seq"]), int(last["last_seq"]), epoch=state.epoch)
+        first_seq, last_seq = int(last["first_seq"]), int(last["last_seq"])
+        return Batch(state.app_id, state.sender, first_seq, last_seq, _inline_messages(state, first_seq, last_seq),
+                     epoch=state.epoch)
 
     def take_over_stale_batch(self, state: ConversationState, lease_seconds: float, *, owner: int) -> Batch | None:
         """The undelivered batch of an execution that stopped without delivering it, once its lease ran
@@ -503,48 +503,52 @@ class ConversationStore:
 
     def mark_delivered(self, batch: Batch, *, recheck_seconds: float = PENDING_RECHECK_SECONDS,
                        final: bool = True) -> None:
-        """Record the batch as delivered; with nothing pending, the conversation leaves the sweep index.
-        With messages pending, the sweeper looks at them ``recheck_seconds`` from now (plus its grace).
-        ``final=False``: a part of a split batch, not its last: only ``delivered_seq`` moves."""
-        key = self._key(batch.app_id, batch.sender)
-        if not final:
+        """Record the batch as delivered and trim its texts from the item (the next appends rewrite
+        only what is pending). With nothing pending the conversation leaves the sweep index; with
+        messages pending, the sweeper looks at them ``recheck_seconds`` from now (plus its grace).
+        ``final=False``: a part of a split batch, not its last (the sweep index is left alone)."""
+        for _ in range(20):
+            item = self._get_raw(batch.app_id, batch.sender)
+            if not item or int(item.get("delivered_seq", 0)) >= batch.last_seq:
+                return  # already marked by a concurrent delivery of the same batch: fine
+            base, inline = int(item.get("msgs_base", 0)), list(item.get("msgs") or [])
+            trim = max(0, min(batch.last_seq - base, len(inline)))  # delivered texts still inline
+            removes, sets = [], ["delivered_seq = :last"]
+            values: dict[str, Any] = {":last": batch.last_seq, ":base": base}
+            if trim:
+                removes.append("msgs" if trim == len(inline) else ", ".join(f"msgs[{i}]" for i in range(trim)))
+                sets += ["msgs_base = :new_base", "msgs_bytes = :bytes"]
+                values[":new_base"] = base + trim
+                values[":bytes"] = max(0, int(item.get("msgs_bytes", 0)) - sum(_entry_size(e) for e in inline[:trim]))
+            condition = "delivered_seq < :last AND msgs_base = :base"
+            if final and int(item["seq"]) == batch.last_seq:
+                removes += ["due_at", "sweep_bucket"]
+                condition += " AND seq = :last"
+            elif final:
+                # Newer messages are pending: they get a near due_at, so a lost timer of theirs is found soon.
+                recheck = int(self.clock() + recheck_seconds)
+                sets += ["due_at = :soon", "sweep_bucket = :bucket"]
+                values.update({":soon": recheck, ":bucket": f"B{recheck % SWEEP_BUCKETS:02d}"})
+            update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
             try:
-                self._ddb.update_item(
-                    TableName=self.table_name, Key=key, UpdateExpression="SET delivered_seq = :last",
-                    ConditionExpression="delivered_seq < :last", ExpressionAttributeValues=_to_ddb({":last": batch.last_seq}),
-                )
+                self._ddb.update_item(TableName=self.table_name, Key=self._key(batch.app_id, batch.sender),
+                                      UpdateExpression=update, ConditionExpression=condition,
+                                      ExpressionAttributeValues=_to_ddb(values))
+                return
             except ClientError as exc:
                 if not _is_condition_failure(exc):
                     raise
-            return
-        values = _to_ddb({":last": batch.last_seq})
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=key,
-                UpdateExpression="SET delivered_seq = :last REMOVE due_at, sweep_bucket",
-                ConditionExpression="delivered_seq < :last AND seq = :last",
-                ExpressionAttributeValues=values,
-            )
-            return
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
-        try:  # newer messages are pending: their own due_at stays
-            self._ddb.update_item(
-                TableName=self.table_name, Key=key,
-                # The claim had moved due_at to its delivery deadline: the pending burst gets a
-                # near one back, so a lost timer of that burst is found soon.
-                UpdateExpression="SET delivered_seq = :last, due_at = :soon, sweep_bucket = :bucket",
-                ConditionExpression="delivered_seq < :last",
-                ExpressionAttributeValues=_to_ddb({
-                    ":last": batch.last_seq,
-                    ":soon": int(self.clock() + recheck_seconds),
-                    ":bucket": f"B{int(self.clock() + recheck_seconds) % SWEEP_BUCKETS:02d}",
-                }),
-            )
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise  # already marked by a concurrent delivery of the same batch: fine
+        raise RuntimeError("marking the batch delivered kept losing races; the state machine will retry")
+
+    def seal_through(self, app_id: str, sender: str, last_seq: int) -> None:
+        """Move the inline messages up to ``last_seq`` (and those after them) into CHUNK items, so
+        they outlive the trim (a parked batch, replayed later by util/redrive.py)."""
+        for _ in range(20):
+            item = self._get_raw(app_id, sender)
+            if not item or int(item.get("msgs_base", 0)) >= last_seq or not item.get("msgs"):
+                return
+            self._seal(app_id, sender, item)
+        raise RuntimeError("sealing kept losing races; the state machine will retry")
 
 
 @dataclass(frozen=True)
@@ -604,6 +608,14 @@ def _burst(seq: int, claimed_seq: int, started_ms: int | None, last_ms: int | No
         messages=seq - claimed_seq,
         bytes=pending_bytes,
     )
+
+
+def _inline_messages(state: ConversationState, first_seq: int, last_seq: int) -> list[StoredMessage]:
+    """The batch's messages from the item as read, when they are all still inline (else [])."""
+    if first_seq <= state.inline_base or last_seq > state.inline_base + len(state.inline):
+        return []
+    start = first_seq - state.inline_base - 1
+    return [_stored(first_seq + i, e) for i, e in enumerate(state.inline[start:start + last_seq - first_seq + 1])]
 
 
 def _owner(last_batch: dict) -> int:

@@ -94,8 +94,12 @@ class Dispatcher:
         """Hand the claimed batch to its app: as one invoke, or, when its payload would pass the
         cap, as consecutive parts with their own batch ids, each recorded as delivered in turn (a
         retry skips the parts up to ``delivered_seq``, the store's count when the claim read it)."""
-        messages = self.store.load_messages(batch.app_id, batch.sender, batch.first_seq, batch.last_seq)
-        full = dataclasses.replace(batch, messages=messages)
+        if batch.messages:  # read with the claim: the batch was inline on the conversation item
+            full = batch
+        else:  # sealed into chunks, or a retry (the parts delivered before it are trimmed)
+            start = max(batch.first_seq, delivered_seq + 1)
+            messages = self.store.load_messages(batch.app_id, batch.sender, start, batch.last_seq)
+            full = dataclasses.replace(batch, first_seq=start, messages=messages)
         function_name = self.settings.processing_lambdas.get(batch.app_id)
         if not function_name:
             raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")
@@ -131,6 +135,7 @@ class Dispatcher:
         # What is left of it: the parts of a split batch up to delivered_seq went out.
         first = max(int(state.last_batch["first_seq"]), state.delivered_seq + 1)
         batch = Batch(app_id, sender, first, int(state.last_batch["last_seq"]), epoch=state.epoch)
+        self.store.seal_through(app_id, sender, batch.last_seq)  # the texts outlive the trim, for a redrive
         self.failed_batches.put(batch, error, failed_at=self.clock())
         # Delivered to the failed-batch queue. Messages pending behind it may have had this very
         # execution as their timer: the sweeper re-arms them at its next run (recheck now).
