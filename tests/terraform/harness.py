@@ -205,7 +205,8 @@ def patch_moto_gaps() -> contextlib.ExitStack:
     def restore():
         for (owner, name), value in saved.items():
             if value is _MISSING:
-                delattr(owner, name)
+                if name in owner.__dict__:
+                    delattr(owner, name)
             else:
                 setattr(owner, name, value)
 
