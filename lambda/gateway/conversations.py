@@ -365,22 +365,21 @@ class ConversationStore:
     # ------------------------------------------------------------------ claim / deliver
 
     def claim(self, app_id: str, sender: str, expected_seq: int, *,
-              policy: DebouncePolicy | None = None, whole_burst: bool = False) -> "ClaimOutcome":
-        """Claim the pending messages up to ``expected_seq`` as one batch, if no newer one arrived.
+              policy: DebouncePolicy | None = None) -> "ClaimOutcome":
+        """Claim the burst ``expected_seq`` belongs to, once it is due, as one batch.
 
-        With a ``policy``, whether the batch is due is derived from the stored state by the debounce
+        One timer stands for a whole burst: as long as ``expected_seq`` is unclaimed, the pending
+        messages are claimed up to the CURRENT ``seq`` (newer messages of the burst never supersede
+        the execution; they only move the moment the burst is due). The claim is a write conditional
+        on that ``seq``, so a message that lands between the read and the write makes it read again,
+        and a sequence number is in exactly one batch.
+
+        With a ``policy``, whether the burst is due is derived from the stored state by the debounce
         rule (the same rule post_message applied to its append's result); without one, from the
-        stored ``fire_at_ms``. When the rule says the batch is due on a limit (the max-wait cap,
-        max_messages, max_bytes), the pending messages are claimed up to the CURRENT ``seq`` even
-        if newer messages superseded ``expected_seq``: the claim is conditional on that ``seq``, so
-        a sequence number is still in exactly one batch.
+        stored ``fire_at_ms``.
 
         An undelivered batch whose lease ran out is taken over by this claim (``taken_over``): it is
         handed out again, owned by ``expected_seq`` from now on.
-
-        ``whole_burst``: the execution stands for its burst, not only for ``expected_seq`` (one
-        timer per burst): once due, it claims up to the current ``seq`` as long as ``expected_seq``
-        is unclaimed; newer messages never supersede it.
         """
         for _ in range(20):
             item = self._get_raw(app_id, sender)
@@ -409,9 +408,6 @@ class ConversationStore:
                 due = policy.due(burst) if burst else None
             # timers may fire a little early
             is_due = due is None or self.clock() * 1000 >= due.at * 1000 - EARLY_TOLERANCE_MS
-            if (not whole_burst and state.seq != expected_seq
-                    and not (is_due and due is not None and due.flush)):
-                return ClaimOutcome("superseded", state=state, due=due)
             if not is_due:
                 return ClaimOutcome("not_due", state=state, due=due)
             if state.batch_in_flight:
@@ -553,7 +549,7 @@ class ConversationStore:
 
 @dataclass(frozen=True)
 class ClaimOutcome:
-    """``claimed`` (deliver ``batch``), ``superseded`` (a newer message restarted the wait),
+    """``claimed`` (deliver ``batch``),
     ``not_due`` (the timer fired before the batch is due: wait until ``due.at``),
     ``previous_in_flight`` (an earlier batch is still being delivered), ``taken`` (another
     execution flushed this sequence number and delivers it), ``delivered``, ``nothing``."""

@@ -67,7 +67,7 @@ class Dispatcher:
         policy = self.settings.policy_for(app_id)
         inline_until = self.clock() + self.settings.inline_wait_seconds
         while True:
-            outcome = self.store.claim(app_id, sender, seq, policy=policy, whole_burst=True)
+            outcome = self.store.claim(app_id, sender, seq, policy=policy)
             if outcome.status == "claimed":
                 if outcome.taken_over:
                     logger.warning("taking over a stale batch", extra={**log, "batch_id": outcome.batch.batch_id})

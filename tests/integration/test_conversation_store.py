@@ -35,12 +35,15 @@ def test_appends_advance_the_sequence_and_one_claim_takes_them_all_in_order(stor
     assert deliver(store, outcome) == ["hi", "I have a question", "about my order"]
 
 
-def test_an_execution_for_an_older_sequence_is_superseded_and_claims_nothing(store):
+def test_the_timer_of_a_bursts_first_message_claims_the_whole_burst_and_a_later_timer_finds_it_taken(store):
     append(store, "a")
     append(store, "b")
-    assert store.claim(APP, PHONE, 1).status == "superseded"
-    state = store.get(APP, PHONE)
-    assert state.claimed_seq == 0 and state.pending == 2
+    outcome = store.claim(APP, PHONE, 1)  # one timer per burst: seq 1's execution stands for it
+    assert (outcome.status, outcome.batch.first_seq, outcome.batch.last_seq) == ("claimed", 1, 2)
+    assert [m.text for m in outcome.batch.messages] == ["a", "b"]  # read with the claim
+    assert store.claim(APP, PHONE, 2).status == "taken"  # a second timer of the same burst
+    assert deliver(store, outcome) == ["a", "b"]
+    assert store.claim(APP, PHONE, 2).status == "delivered"
 
 
 def test_a_message_arriving_after_the_claim_lands_in_the_next_batch_only(store):
@@ -54,7 +57,7 @@ def test_a_message_arriving_after_the_claim_lands_in_the_next_batch_only(store):
     assert first.batch.batch_id != second.batch.batch_id
 
 
-def test_a_newer_message_between_the_claims_read_and_write_makes_the_claim_fail(store, monkeypatch):
+def test_a_newer_message_between_the_claims_read_and_write_makes_the_claim_read_again(store, monkeypatch):
     append(store, "a")
     real_commit = store._commit_claim
     injected = []
@@ -65,12 +68,11 @@ def test_a_newer_message_between_the_claims_read_and_write_makes_the_claim_fail(
         return real_commit(*args, **kwargs)
 
     monkeypatch.setattr(store, "_commit_claim", racing_commit)
-    outcome = store.claim(APP, PHONE, 1)
-    assert outcome.status == "superseded"
+    outcome = store.claim(APP, PHONE, 1)  # the write fails on seq; the claim reads again
+    assert (outcome.status, outcome.batch.first_seq, outcome.batch.last_seq) == ("claimed", 1, 2)
+    assert deliver(store, outcome) == ["a", "racer"]  # the racer is in, exactly once
     state = store.get(APP, PHONE)
-    assert (state.seq, state.claimed_seq) == (2, 0)
-    monkeypatch.setattr(store, "_commit_claim", real_commit)
-    assert deliver(store, store.claim(APP, PHONE, 2)) == ["a", "racer"]
+    assert (state.seq, state.claimed_seq, state.delivered_seq) == (2, 2, 2)
 
 
 def test_a_retried_claim_returns_the_same_batch_with_the_same_id(store):

@@ -75,14 +75,16 @@ def test_the_cap_claims_up_to_the_current_seq_for_a_superseded_execution(store, 
     assert (due.at, due.reason) == (T0 + 8, "quiet")
 
 
-def test_a_superseded_execution_claims_nothing_while_only_the_quiet_period_is_due(store, clock):
+def test_the_bursts_timer_waits_for_the_quiet_period_after_its_latest_message_then_claims_it_all(store, clock):
     policy = DebouncePolicy(quiet_seconds=2, max_wait_seconds=60)
     send(store, clock, policy, at=T0)
     send(store, clock, policy, at=T0 + 1)
-    clock.now = T0 + 3.5  # the quiet period after seq 2 is over, but it is seq 2's to claim
-    assert store.claim(APP, PHONE, 1, policy=policy).status == "superseded"
-    outcome = store.claim(APP, PHONE, 2, policy=policy)
-    assert (outcome.status, outcome.batch.last_seq) == ("claimed", 2)
+    clock.now = T0 + 2.5  # seq 1's own quiet period is over, not the burst's
+    outcome = store.claim(APP, PHONE, 1, policy=policy)
+    assert (outcome.status, outcome.due.at) == ("not_due", T0 + 3)
+    clock.now = T0 + 3
+    outcome = store.claim(APP, PHONE, 1, policy=policy)
+    assert (outcome.status, outcome.batch.first_seq, outcome.batch.last_seq) == ("claimed", 1, 2)
 
 
 def test_the_cap_flush_loses_cleanly_to_a_message_that_lands_between_its_read_and_write(store, clock, monkeypatch):

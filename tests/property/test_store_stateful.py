@@ -128,8 +128,9 @@ class StoreMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(m.messages for m in self.model.values()))
     @rule(data=st.data(), pick=st.integers(0, 10**6), latest=st.booleans(), on_time=st.booleans())
     def claim(self, data, pick, latest, on_time):
-        """An execution wakes for ``expected_seq`` (its own message's, maybe long superseded), on time
-        or early, and claims; it may then crash before delivering (nothing else is done here)."""
+        """An execution wakes for ``expected_seq`` (the burst's first message's, or any earlier
+        timer's), on time or early, and claims the whole burst once due; it may then crash before
+        delivering (nothing else is done here)."""
         sender = data.draw(st.sampled_from([s for s in SENDERS if self.model[s].messages]))
         model = self.model[sender]
         expected = model.seq if latest else pick % model.seq + 1
@@ -225,8 +226,6 @@ class StoreMachine(RuleBasedStateMachine):
             return "taken"
         if self.policy is not None:
             return None
-        if model.seq != expected:
-            return "superseded"
         if self.clock() * 1000 < model.fire_at_ms - EARLY_TOLERANCE_MS:
             return "not_due"
         if model.in_flight:
