@@ -477,6 +477,16 @@ def test_plan_refuses_bad_values_with_their_message(stack, assignment, message):
     assert message in " ".join(proc.stderr.split()), proc.stderr[-3000:]
 
 
+def test_plan_accepts_optional_values_left_null(stack):
+    """Validations must not dereference a null (Terraform before 1.12 evaluates both sides of
+    || and &&): a policy with most fields left out, and an alarm e-mail, plan without error."""
+    policies = '{demo={mode="adaptive", max_wait_seconds=90}, other={quiet_seconds=5, max_messages=20}}'
+    proc = stack.tf.run("plan", "-input=false", "-refresh=false", "-detailed-exitcode",
+                        "-var", f"debounce_policies={policies}", "-var", "alarm_email=ops@example.com", check=False)  # fmt: skip
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]  # 2: a valid plan with changes
+    assert "aws_sns_topic_subscription.email" in proc.stdout
+
+
 # --------------------------------------------------------------------------
 # destroy
 
