@@ -65,7 +65,7 @@ bench: bench-gateway bench-debounce
 bench-gateway: $(STAMP)
 	$(PY) util/bench.py
 
-# $ per 1M messages, STANDARD and EXPRESS beside the seed pattern, from an instrumented run on moto (~1 min).
+# $ per 1M messages, STANDARD and EXPRESS beside the original project's pattern (--json key "seed"), from an instrumented run on moto (~1 min).
 cost: $(STAMP)
 	$(PY) util/cost.py
 
