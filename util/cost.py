@@ -15,7 +15,8 @@ runs process_message, which hands each batch to a bot. Everything the code does 
   fails still costs; a strongly consistent read 1 RRU per 4 KB; each write that adds, changes or
   removes an item of the sparse GSI costs that index's writes too;
 * CloudWatch Logs bytes: what the functions print (JSON logs, EMF metric lines) plus the runtime's
-  START/END/REPORT lines.
+  START/END/REPORT lines where the deployed system log level (lambda_system_log_level) keeps them:
+  none at WARN, the default; the seed's always.
 
 The same run is made with workflow_type STANDARD and EXPRESS. The seed project this design comes
 from is priced from its call pattern (per message: GetItem, StopExecution, UpdateItem or PutItem,
@@ -88,6 +89,12 @@ ASSUMED_CALL_LATENCY_MS = {
     "sqs": 10.0,
 }
 PLATFORM_LOG_BYTES_PER_INVOCATION = 350  # START, END and REPORT lines of the Lambda runtime
+# Lambda's system log level per setting: START, END and REPORT are INFO events, so at WARN (the
+# functions' logging_config, variable lambda_system_log_level) a normal invocation writes none;
+# what still gets logged (errors, timeouts, out-of-memory) is rare and not counted here. The
+# original design logs them as text (350 bytes per invocation).
+PLATFORM_LOG_BYTES_BY_SYSTEM_LEVEL = {"DEBUG": PLATFORM_LOG_BYTES_PER_INVOCATION,
+                                      "INFO": PLATFORM_LOG_BYTES_PER_INVOCATION, "WARN": 0}
 EXPRESS_MEMORY_MB = 64  # the smallest billing step; the execution's state here is a few hundred bytes
 
 REFERENCE = {"senders": 30, "burst": 3, "message_bytes": 1024, "gap_seconds": 1.0, "quiet_seconds": 10}
@@ -103,6 +110,14 @@ def lambda_memory_mb() -> int:
     from util.tfvars import ROOT as TF_ROOT, variable_blocks
 
     return int(variable_blocks(TF_ROOT / "variables.tf")["lambda_memory_mb"]["default"])
+
+
+def platform_log_bytes_per_invocation() -> int:
+    """START/END/REPORT bytes per invocation at the deployed lambda_system_log_level (terraform.tfvars
+    over the default in variables.tf)."""
+    from util import tfvars
+
+    return PLATFORM_LOG_BYTES_BY_SYSTEM_LEVEL[tfvars.load()["lambda_system_log_level"]]
 
 
 # --------------------------------------------------------------------------- DynamoDB sizes
@@ -555,9 +570,11 @@ def price(label: str, counts: dict[str, float]) -> Priced:
     return Priced(label, lines, counts)
 
 
-def count(result: RunResult, memory_mb: int) -> dict[str, float]:
+def count(result: RunResult, memory_mb: int,
+          platform_log_bytes: int = PLATFORM_LOG_BYTES_PER_INVOCATION) -> dict[str, float]:
     """What the meter counted, per message. An EXPRESS execution's first Wait is billed as if the
-    quiet period were the reference one (a time-scaled run waits less, by the difference)."""
+    quiet period were the reference one (a time-scaled run waits less, by the difference).
+    ``platform_log_bytes``: Lambda's own log bytes per invocation (START/END/REPORT)."""
     m = result.meter
     n = result.messages
     by_function = defaultdict(list)
@@ -580,7 +597,7 @@ def count(result: RunResult, memory_mb: int) -> dict[str, float]:
         "wru_gsi": sum(m.gsi_wru.values()) / n,
         "rru": sum(m.rru.values()) / n,
         "executions": len(result.executions) / n,
-        "log_bytes": (result.log_bytes + PLATFORM_LOG_BYTES_PER_INVOCATION * lambda_requests) / n,
+        "log_bytes": (result.log_bytes + platform_log_bytes * lambda_requests) / n,
         "function_log_bytes": result.log_bytes / n,  # what the functions print: JSON logs and EMF lines
         "post_message_ms": statistics.mean(i.billed_ms() for i in by_function["post_message"]),
         "process_message_ms": statistics.mean(process_ms),
@@ -601,7 +618,7 @@ def count(result: RunResult, memory_mb: int) -> dict[str, float]:
 
 
 def price_run(result: RunResult, memory_mb: int) -> Priced:
-    return price(result.workflow_type.lower(), count(result, memory_mb))
+    return price(result.workflow_type.lower(), count(result, memory_mb, platform_log_bytes_per_invocation()))
 
 
 def seed_run(standard: RunResult) -> RunResult:
@@ -711,10 +728,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="a small run with a 1 s quiet period (per-message figures)")
     parser.add_argument("--senders", type=int, help="number of senders (default: 30, quick: 6)")
+    parser.add_argument("--message-bytes", type=int, help="bytes of text per message (default: 1024; 100 is a typical chat line)")
     args = parser.parse_args(argv)
     traffic = dict(QUICK if args.quick else REFERENCE)
     if args.senders:
         traffic["senders"] = args.senders
+    if args.message_bytes:
+        traffic["message_bytes"] = args.message_bytes
     runs, priced = measure(traffic)
     if args.json:
         print(json.dumps(as_json(runs, priced), default=lambda o: float(o) if isinstance(o, Decimal) else str(o)))

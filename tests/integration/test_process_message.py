@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import pytest
@@ -138,3 +139,22 @@ def test_a_burst_over_the_payload_cap_reaches_the_app_in_consecutive_batches_eac
     assert calls[1] == calls[2] and calls.count(calls[0]) == 1  # the retry resumed at the failed part
     state = dispatcher.store.get("bot1", PHONE)
     assert state.seq == state.claimed_seq == state.delivered_seq == 40
+
+
+def test_a_longer_remainder_is_waited_until_the_whole_second_before_it_and_the_fraction_inline(quiet_world, monkeypatch):
+    """Wait states count whole seconds: rounding the due moment up would dispatch up to 1 s late."""
+    from gateway.errors import NotDueYet
+    from gateway.scheduler import wait_timestamp
+
+    monkeypatch.setattr(quiet_world.post_handler.service().scheduler, "start", lambda *a, **k: True)
+    quiet_world.post(api_event(zapi_text(PHONE, "one")))
+    dispatcher = quiet_world.process_handler.dispatcher()
+    monkeypatch.setattr(dispatcher, "settings", dataclasses.replace(dispatcher.settings, inline_wait_seconds=1.0))
+    due = dispatcher.store.get("bot1", PHONE).burst().last_at + 60
+    with pytest.raises(NotDueYet) as raised:
+        run(quiet_world, 1)
+    assert str(raised.value) == wait_timestamp(math.floor(due))  # <= due: the inline wait takes the rest
+    monkeypatch.setattr(dispatcher, "settings", dataclasses.replace(dispatcher.settings, inline_wait_seconds=0.0))
+    with pytest.raises(NotDueYet) as raised:
+        run(quiet_world, 1)
+    assert str(raised.value) == wait_timestamp(due)  # no inline wait: never before the due moment
