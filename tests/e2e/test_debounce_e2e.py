@@ -42,9 +42,13 @@ def policy_world(monkeypatch, policy: dict, debounce_seconds: float = 2):
 
 
 def post(world, phone: str, text: str) -> float:
+    """Post one message; returns the moment just before it was sent: the gateway received it at or
+    after that moment, so a delay measured from it is never shorter than the real one (a slow
+    handler on a loaded machine would otherwise eat into the measured quiet period)."""
+    sent_at = time.time()
     response = world.post(api_event(zapi_text(phone, text)))
     assert response["statusCode"] == 200, response
-    return time.time()
+    return sent_at
 
 
 def all_finished(world) -> bool:
