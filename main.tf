@@ -60,6 +60,10 @@ locals {
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
     LOG_LEVEL                    = var.log_level
   }
+
+  # Lambda's filter for the functions' own lines: never above INFO, where Lambda puts the EMF
+  # metric lines (they carry no level).
+  lambda_application_log_level = var.log_level == "DEBUG" ? "DEBUG" : "INFO"
 }
 
 module "dynamodb" {
@@ -131,6 +135,9 @@ module "process_message_lambda" {
   log_retention_days = var.log_retention_days
   log_kms_key_arn    = var.logs_kms_key_arn
   policy_json        = data.aws_iam_policy_document.process_message.json
+
+  application_log_level = local.lambda_application_log_level
+  system_log_level      = var.lambda_system_log_level
 
   environment = merge(local.common_environment, {
     TABLE_NAME               = module.dynamodb.table_name
@@ -239,6 +246,9 @@ module "post_message_lambda" {
   log_kms_key_arn    = var.logs_kms_key_arn
   policy_json        = data.aws_iam_policy_document.post_message.json
 
+  application_log_level = local.lambda_application_log_level
+  system_log_level      = var.lambda_system_log_level
+
   environment = merge(local.common_environment, {
     TABLE_NAME             = module.dynamodb.table_name
     STATE_MACHINE_ARN      = module.step_functions.state_machine_arn
@@ -336,6 +346,9 @@ module "send_message_api_lambda" {
   log_kms_key_arn    = var.logs_kms_key_arn
   policy_json        = data.aws_iam_policy_document.send_message_api.json
 
+  application_log_level = local.lambda_application_log_level
+  system_log_level      = var.lambda_system_log_level
+
   environment = merge(local.common_environment, {
     API_URLS_MAP                = jsonencode(var.api_urls_map)
     CLIENT_TOKEN_PARAMETERS_MAP = jsonencode(var.client_token_parameters)
@@ -388,6 +401,9 @@ module "sweeper_lambda" {
   log_retention_days = var.log_retention_days
   log_kms_key_arn    = var.logs_kms_key_arn
   policy_json        = data.aws_iam_policy_document.sweeper.json
+
+  application_log_level = local.lambda_application_log_level
+  system_log_level      = var.lambda_system_log_level
 
   environment = merge(local.common_environment, {
     TABLE_NAME          = module.dynamodb.table_name

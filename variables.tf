@@ -254,12 +254,23 @@ variable "logs_kms_key_arn" {
 
 variable "log_level" {
   type        = string
-  description = "LOG_LEVEL of the Lambda functions (Powertools logger)."
+  description = "LOG_LEVEL of the Lambda functions (Powertools logger). Lambda's application log level is DEBUG for DEBUG and INFO otherwise (the EMF metric lines count as INFO there), and Powertools follows Lambda's level (AWS_LAMBDA_LOG_LEVEL), so WARNING, ERROR and CRITICAL still write the INFO lines."
   default     = "INFO"
 
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
     error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  }
+}
+
+variable "lambda_system_log_level" {
+  type        = string
+  description = "Level of Lambda's own log events for every function (logging_config system_log_level): WARN drops the START/END/REPORT lines of each invocation and keeps errors and timeouts; INFO brings them back (about 350 bytes per invocation); DEBUG adds more."
+  default     = "WARN"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.lambda_system_log_level)
+    error_message = "lambda_system_log_level must be DEBUG, INFO or WARN."
   }
 }
 

@@ -82,6 +82,18 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
+  # JSON format, so that Lambda filters by level. The system level WARN drops the platform's
+  # INFO events (START, END and REPORT of every invocation, the init report); errors, timeouts
+  # and out-of-memory still show. Durations stay in Lambda's own metrics. The application level
+  # becomes AWS_LAMBDA_LOG_LEVEL, which Powertools Logger takes over LOG_LEVEL; Lambda reads a
+  # line without a "level" key (the EMF metric lines) as INFO.
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this.name
+    system_log_level      = var.system_log_level
+    application_log_level = var.application_log_level
+  }
+
   tags = var.tags
 
   # The log group must exist before the first invocation, and the role's

@@ -95,3 +95,27 @@ variable "tags" {
   description = "Extra tags for the function, role and log group (provider default_tags are applied anyway)."
   default     = {}
 }
+
+variable "system_log_level" {
+  type        = string
+  description = "Level of Lambda's own (system) log events sent to CloudWatch: DEBUG, INFO or WARN. WARN drops the START/END/REPORT lines of every invocation (INFO events) and keeps errors and timeouts."
+  default     = "WARN"
+  nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.system_log_level)
+    error_message = "system_log_level must be DEBUG, INFO or WARN."
+  }
+}
+
+variable "application_log_level" {
+  type        = string
+  description = "Lowest level of the function's own log lines Lambda sends to CloudWatch (AWS_LAMBDA_LOG_LEVEL, which Powertools Logger follows). Above INFO it also drops the EMF metric lines, which carry no level and count as INFO."
+  default     = "INFO"
+  nullable    = false
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
+    error_message = "application_log_level must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  }
+}

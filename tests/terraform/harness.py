@@ -164,7 +164,12 @@ def patch_moto_gaps() -> contextlib.ExitStack:
       ``aws_sqs_queue_redrive_allow_policy`` waits forever for it to show or go: return it.
     * ``RedrivePolicy`` comes back as ``json.dumps`` with spaces; the provider compares it with
       the compact JSON of ``jsonencode`` and plans a change forever: return it compact.
+    * ``LoggingConfig`` of a Lambda function is dropped by CreateFunction and
+      UpdateFunctionConfiguration and never returned, so the provider reads no ``logging_config``
+      and plans it again forever: keep it and return it with AWS's defaults (Text format, the
+      ``/aws/lambda/<name>`` group; INFO levels under JSON).
     """
+    from moto.awslambda.models import LambdaFunction
     from moto.sqs.models import Queue
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -191,7 +196,34 @@ def patch_moto_gaps() -> contextlib.ExitStack:
             result["RedriveAllowPolicy"] = self.redrive_allow_policy
         return result
 
+    def logging_config(function, given: dict | None) -> dict:
+        config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function.function_name}", **(given or {})}
+        if config["LogFormat"] == "JSON":
+            config = {"ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO", **config}
+        return config
+
+    original_init = LambdaFunction.__init__
+    original_get_configuration = LambdaFunction.get_configuration
+    original_update_configuration = LambdaFunction.update_configuration
+
+    def function_init(self, account_id, spec, *args, **kwargs):
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.logging_config = logging_config(self, spec.get("LoggingConfig"))
+
+    def get_configuration(self, *args, **kwargs):
+        config = original_get_configuration(self, *args, **kwargs)
+        config["LoggingConfig"] = getattr(self, "logging_config", None) or logging_config(self, None)
+        return config
+
+    def update_configuration(self, config_updates):
+        if "LoggingConfig" in config_updates:
+            self.logging_config = logging_config(self, config_updates["LoggingConfig"])
+        return original_update_configuration(self, config_updates)
+
     patches = {
+        (LambdaFunction, "__init__"): function_init,
+        (LambdaFunction, "get_configuration"): get_configuration,
+        (LambdaFunction, "update_configuration"): update_configuration,
         (StepFunctionResponse, "validate_state_machine_definition"): validate_state_machine_definition,
         (StepFunctionResponse, "list_state_machine_versions"): list_state_machine_versions,
         (Queue, "attributes"): property(attributes),

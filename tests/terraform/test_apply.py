@@ -147,6 +147,19 @@ def test_each_function_has_its_handler_and_an_environment_its_settings_accept(st
         assert variables["POWERTOOLS_SERVICE_NAME"] == "debouncer" and variables["LOG_LEVEL"] == TFVARS["log_level"]
 
 
+def test_each_function_logs_json_without_the_platform_start_end_report_lines(stack):
+    """logging_config: JSON, so Lambda filters by level; system level WARN drops START/END/REPORT
+    (INFO events); the application level keeps the INFO lines and the EMF metric lines (INFO to
+    Lambda); each function writes to the log group its module created."""
+    out = stack.outputs
+    application_level = "DEBUG" if TFVARS["log_level"] == "DEBUG" else "INFO"
+    for name in [out[o] for o in FUNCTIONS] + ["debouncer-sweeper"]:
+        assert _configuration(stack, name)["LoggingConfig"] == {
+            "LogFormat": "JSON", "SystemLogLevel": "WARN", "ApplicationLogLevel": application_level,
+            "LogGroup": f"/aws/lambda/{name}",
+        }, name
+
+
 def test_state_machine_is_the_rendered_template_with_its_role_and_error_logging(stack):
     from util.local_aws import render_definition
 
