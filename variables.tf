@@ -254,7 +254,7 @@ variable "logs_kms_key_arn" {
 
 variable "log_level" {
   type        = string
-  description = "LOG_LEVEL of the Lambda functions (Powertools logger). Lambda's application log level is DEBUG for DEBUG and INFO otherwise (the EMF metric lines count as INFO there), and Powertools follows Lambda's level (AWS_LAMBDA_LOG_LEVEL), so WARNING, ERROR and CRITICAL still write the INFO lines."
+  description = "LOG_LEVEL of the Lambda functions (Powertools logger). Lambda's application log level is DEBUG for DEBUG and INFO otherwise (the EMF metric lines count as INFO there), and the functions log at the stricter of LOG_LEVEL and Lambda's level, so WARNING, ERROR and CRITICAL silence the INFO lines."
   default     = "INFO"
 
   validation {

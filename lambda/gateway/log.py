@@ -10,6 +10,7 @@ memory, cold start, service, logger name, source location, X-Ray trace id) and t
 
 from __future__ import annotations
 
+import logging
 import os
 
 from aws_lambda_powertools import Logger
@@ -38,8 +39,22 @@ class CompactFormatter(LambdaPowertoolsFormatter):
 
 
 def get_logger(name: str) -> Logger:
-    return Logger(service=SERVICE, child=False, logger_name=name, level=os.environ.get("LOG_LEVEL", "INFO"),
-                  logger_formatter=CompactFormatter())
+    logger = Logger(service=SERVICE, child=False, logger_name=name, logger_formatter=CompactFormatter())
+    # On the standard logger underneath (one per service, shared by every name): Powertools' own
+    # setLevel would put Lambda's level first again.
+    logging.getLogger(SERVICE).setLevel(effective_level())
+    return logger
+
+
+def effective_level() -> int:
+    """The stricter of ``LOG_LEVEL`` and Lambda's application log level (``AWS_LAMBDA_LOG_LEVEL``).
+
+    Powertools alone would follow Lambda's level, which the deployment keeps at INFO or lower so the
+    EMF metric lines (no ``level``, so INFO to Lambda) are never filtered out; ``LOG_LEVEL=WARNING``
+    must still silence the INFO lines."""
+    levels = [logging.getLevelName(str(os.environ.get(var) or "INFO").upper())
+              for var in ("LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL")]
+    return max(level if isinstance(level, int) else logging.INFO for level in levels)
 
 
 def mask_phone(phone: str) -> str:
