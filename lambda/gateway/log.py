@@ -52,9 +52,12 @@ def effective_level() -> int:
     Powertools alone would follow Lambda's level, which the deployment keeps at INFO or lower so the
     EMF metric lines (no ``level``, so INFO to Lambda) are never filtered out; ``LOG_LEVEL=WARNING``
     must still silence the INFO lines."""
-    levels = [logging.getLevelName(str(os.environ.get(var) or "INFO").upper())
-              for var in ("LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL")]
-    return max(level if isinstance(level, int) else logging.INFO for level in levels)
+    return max(_level(os.environ.get("LOG_LEVEL")), _level(os.environ.get("AWS_LAMBDA_LOG_LEVEL")))
+
+
+def _level(name: str | None) -> int:
+    level = logging.getLevelName(str(name or "INFO").upper())
+    return level if isinstance(level, int) else logging.INFO
 
 
 def mask_phone(phone: str) -> str:

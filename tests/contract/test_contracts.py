@@ -27,9 +27,9 @@ LOCAL_ONLY_ENV = {
     "CLIENT_TOKENS_MAP": "local runs: Z-API client tokens from the environment instead of SSM (make run, tests)",
     "APP_SECRETS_JSON": "local runs: per-app secrets from the environment instead of SSM (make run, tests)",
 }
-# Set by the Lambda runtime itself.
+# Set by the Lambda runtime itself (AWS_LAMBDA_LOG_LEVEL: from logging_config's application level).
 RUNTIME_ENV = {"AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
-               "LAMBDA_TASK_ROOT", "_HANDLER", "_X_AMZN_TRACE_ID"}
+               "LAMBDA_TASK_ROOT", "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_LAMBDA_LOG_LEVEL"}
 # What the Lambda service needs in the function's role to poll an SQS event source
 # (the actions of the AWSLambdaSQSQueueExecutionRole managed policy).
 SQS_EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
