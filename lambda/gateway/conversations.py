@@ -513,9 +513,11 @@ class ConversationStore:
             values: dict[str, Any] = {":last": batch.last_seq, ":base": base}
             if trim:
                 removes.append("msgs" if trim == len(inline) else ", ".join(f"msgs[{i}]" for i in range(trim)))
-                sets += ["msgs_base = :new_base", "msgs_bytes = :bytes"]
+                # Relative, not the count read: an append between the read and this write adds its own
+                # size (msgs_base = :base guarantees the trimmed entries are the ones read).
+                sets += ["msgs_base = :new_base", "msgs_bytes = msgs_bytes - :trimmed"]
                 values[":new_base"] = base + trim
-                values[":bytes"] = max(0, int(item.get("msgs_bytes", 0)) - sum(_entry_size(e) for e in inline[:trim]))
+                values[":trimmed"] = sum(_entry_size(e) for e in inline[:trim])
             condition = "delivered_seq < :last AND msgs_base = :base"
             if final and int(item["seq"]) == batch.last_seq:
                 removes += ["due_at", "sweep_bucket"]

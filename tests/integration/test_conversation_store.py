@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES
+from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, message_size
 from gateway.models import InboundMessage
 from util import local_aws
 
@@ -183,3 +183,26 @@ def test_concurrent_appends_get_distinct_sequence_numbers_and_all_reach_one_batc
     for i in range(4):  # each sender's own messages keep their order
         mine = [t for t in delivered if t in texts[i::4]]
         assert mine == texts[i::4]
+
+
+def test_a_message_appended_while_a_delivery_trims_the_item_keeps_its_bytes_counted(store, monkeypatch):
+    # GIVEN a claimed batch ("a") with a message pending behind it ("b")
+    append(store, "a")
+    outcome = store.claim(APP, PHONE, 1)
+    append(store, "b")
+    real_get_raw = store._get_raw
+    racers = []
+
+    def get_raw_then_an_append(*args, **kwargs):
+        item = real_get_raw(*args, **kwargs)
+        if not racers:  # WHEN a message lands between mark_delivered's read and its write
+            racers.append(append(store, "c" * 1000))
+        return item
+
+    monkeypatch.setattr(store, "_get_raw", get_raw_then_an_append)
+    store.mark_delivered(outcome.batch)
+    monkeypatch.setattr(store, "_get_raw", real_get_raw)
+    # THEN the item counts exactly the texts still on it (the seal-before-400-KB rule reads this count)
+    raw = store._get_raw(APP, PHONE)
+    assert [e["t"] for e in raw["msgs"]] == ["b", "c" * 1000]
+    assert int(raw["msgs_bytes"]) == sum(message_size(msg(t)) for t in ("b", "c" * 1000))
