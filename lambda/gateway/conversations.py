@@ -390,11 +390,11 @@ class ConversationStore:
                 if int(state.last_batch.get("claimed_at", 0)) <= self.clock() - self.lease_seconds:
                     # Its owner stopped without delivering it (or parking it): this execution takes
                     # it over and owns it from now on (a retry redelivers it, a failure parks it).
-                    batch = self.take_over_stale_batch(state, self.lease_seconds, owner=expected_seq)
+                    batch = self.take_over_stale_batch(state, owner=expected_seq)
                     if batch is None:
                         continue  # another execution took it over or delivered it first: look again
                     return ClaimOutcome("claimed", batch=batch, state=state, taken_over=True)
-                if _owner(state.last_batch) == expected_seq:
+                if batch_owner(state.last_batch) == expected_seq:
                     # Claimed by this execution's earlier attempt (or taken over by it): deliver it again.
                     return ClaimOutcome("claimed", batch=self._batch_from_last(state), state=state)
             if state.delivered_seq >= expected_seq:
@@ -466,15 +466,15 @@ class ConversationStore:
         return Batch(state.app_id, state.sender, first_seq, last_seq, _inline_messages(state, first_seq, last_seq),
                      epoch=state.epoch)
 
-    def take_over_stale_batch(self, state: ConversationState, lease_seconds: float, *, owner: int) -> Batch | None:
-        """The undelivered batch of an execution that stopped without delivering it, once its lease ran
-        out: ``owner`` (the taker's sequence number) becomes its owner, with a new lease, by a write
+    def take_over_stale_batch(self, state: ConversationState, *, owner: int) -> Batch | None:
+        """The undelivered batch of an execution that stopped without delivering it, once its lease
+        (``lease_seconds``) ran out: ``owner`` (the taker's sequence number) becomes its owner, with a new lease, by a write
         conditional on the state read; None while the lease runs, or when another taker won."""
         if not state.batch_in_flight or not state.last_batch:
             return None
         now = self.clock()
         claimed_at = int(state.last_batch.get("claimed_at", 0))
-        if claimed_at > now - lease_seconds:
+        if claimed_at > now - self.lease_seconds:
             return None
         deliver_by = int(now + self.lease_seconds)
         try:
@@ -616,7 +616,8 @@ def _inline_messages(state: ConversationState, first_seq: int, last_seq: int) ->
     return [_stored(first_seq + i, e) for i, e in enumerate(state.inline[start:start + last_seq - first_seq + 1])]
 
 
-def _owner(last_batch: dict) -> int:
+def batch_owner(last_batch: dict) -> int:
+    """The sequence number of the execution that owns the undelivered batch (claimed or took it over)."""
     return int(last_batch.get("claimed_by", last_batch["last_seq"]))
 
 

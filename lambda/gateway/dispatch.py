@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from . import aws, metrics
-from .conversations import ConversationStore
+from .conversations import ConversationStore, batch_owner
 from .errors import AppInvocationError, NotDueYet
 from .log import correlate, get_logger
 from .models import LAMBDA_PAYLOAD_LIMIT_BYTES, PAYLOAD_CAP_BYTES, Batch, conversation_id, encode_payload
@@ -137,8 +137,7 @@ class Dispatcher:
             # Nothing was claimed: the messages are still pending and the sweeper re-arms them.
             logger.error("execution failed before claiming; left for the sweeper", extra=log)
             return {**result, "action": "left_pending"}
-        owner = int(state.last_batch.get("claimed_by", state.last_batch["last_seq"]))
-        if owner != seq:
+        if batch_owner(state.last_batch) != seq:
             # Another execution claimed or took over that batch: it delivers or parks it (or, if it
             # died, the next claim after its lease takes the batch over and owns it).
             logger.error("execution failed; the batch in flight is another execution's", extra=log)

@@ -108,10 +108,10 @@ def test_two_executions_racing_to_take_over_a_stale_batch_make_one_owner(store, 
     store.claim(APP, PHONE, 1)
     clock.now += 301
     state = store.get(APP, PHONE)  # both read the same stale batch
-    assert store.take_over_stale_batch(state, 300, owner=7) is not None
-    assert store.take_over_stale_batch(state, 300, owner=8) is None
+    assert store.take_over_stale_batch(state, owner=7) is not None
+    assert store.take_over_stale_batch(state, owner=8) is None
     assert store.get(APP, PHONE).last_batch["claimed_by"] == 7
-    assert store.take_over_stale_batch(store.get(APP, PHONE), 300, owner=8) is None  # a fresh lease
+    assert store.take_over_stale_batch(store.get(APP, PHONE), owner=8) is None  # a fresh lease
 
 
 def test_a_timer_that_fires_early_is_told_to_wait(store, clock):

@@ -167,7 +167,7 @@ class StoreMachine(RuleBasedStateMachine):
         if wait:
             self.clock.now += LEASE_SECONDS + 1
         taker = model.seq + 1000  # like a sweeper's execution: any sequence number may take over
-        batch = self.store.take_over_stale_batch(self.store.get(APP, sender), LEASE_SECONDS, owner=taker)
+        batch = self.store.take_over_stale_batch(self.store.get(APP, sender), owner=taker)
         if model.last_batch["claimed_at"] > self.clock() - LEASE_SECONDS:
             assert batch is None, "a batch was taken over before its lease ran out"
             return
