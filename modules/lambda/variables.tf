@@ -110,7 +110,7 @@ variable "system_log_level" {
 
 variable "application_log_level" {
   type        = string
-  description = "Lowest level of the function's own log lines Lambda sends to CloudWatch (AWS_LAMBDA_LOG_LEVEL, which Powertools Logger follows). Above INFO it also drops the EMF metric lines, which carry no level and count as INFO."
+  description = "Lowest level of the function's own log lines Lambda sends to CloudWatch (AWS_LAMBDA_LOG_LEVEL; the gateway's logger writes at the stricter of it and LOG_LEVEL). Above INFO it also drops the EMF metric lines, which carry no level and count as INFO."
   default     = "INFO"
   nullable    = false
 
