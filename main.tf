@@ -131,7 +131,7 @@ module "process_message_lambda" {
   filename           = local.lambda_package
   source_code_hash   = local.lambda_package_hash
   timeout            = var.process_message_timeout_seconds
-  memory_size        = var.lambda_memory_mb
+  memory_size        = var.process_message_memory_mb
   log_retention_days = var.log_retention_days
   log_kms_key_arn    = var.logs_kms_key_arn
   policy_json        = data.aws_iam_policy_document.process_message.json

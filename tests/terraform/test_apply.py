@@ -147,6 +147,30 @@ def test_each_function_has_its_handler_and_an_environment_its_settings_accept(st
         assert variables["POWERTOOLS_SERVICE_NAME"] == "debouncer" and variables["LOG_LEVEL"] == TFVARS["log_level"]
 
 
+def _root_value(variable: str):
+    """What the apply gave a root variable: the committed tfvars' value, else its default."""
+    if variable in TFVARS:
+        return TFVARS[variable]
+    declared = hcl2.loads((harness.REPO / "variables.tf").read_text())["variable"]
+    return next(body for block in declared for name, body in block.items() if name == variable)["default"][0]
+
+
+def test_process_message_has_its_own_memory_size_and_the_others_the_shared_one(stack):
+    """process_message mostly sleeps and Lambda bills GB-seconds: process_message_memory_mb sizes
+    it (measured by util/measure_process_memory.py), lambda_memory_mb every other function."""
+    own, shared = _root_value("process_message_memory_mb"), _root_value("lambda_memory_mb")
+    assert own != shared, "the same value for both would not tell a miswired memory_size"
+    out = stack.outputs
+    sizes = {name: _configuration(stack, name)["MemorySize"]
+             for name in [out[o] for o in FUNCTIONS] + ["debouncer-sweeper"]}  # fmt: skip
+    assert sizes == {
+        out["process_message_function_name"]: own,
+        out["post_message_function_name"]: shared,
+        out["send_message_api_function_name"]: shared,
+        "debouncer-sweeper": shared,
+    }
+
+
 def test_each_function_logs_json_without_the_platform_start_end_report_lines(stack):
     """logging_config: JSON, so Lambda filters by level; system level WARN drops START/END/REPORT
     (INFO events); the application level keeps the INFO lines and the EMF metric lines (INFO to

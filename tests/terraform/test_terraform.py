@@ -372,3 +372,23 @@ def test_lambda_handlers_and_environment_match_contract() -> None:
         assert env_names <= keys, f"{name}: env {sorted(keys)} lacks {sorted(env_names - keys)}"
         assert "local.lambda_package_hash" in call["source_code_hash"][0]
         assert re.fullmatch(r"\$\{local\.lambda_package\}", call["filename"][0]), call["filename"][0]
+
+
+# Which root variable sizes each function: process_message its own (it mostly sleeps, and Lambda
+# bills GB-seconds; util/measure_process_memory.py measured what it needs), every other its shared one.
+MEMORY_VARIABLE = {"process_message_lambda": "process_message_memory_mb"}
+
+
+def test_each_function_takes_its_memory_size_from_its_variable() -> None:
+    parsed = _parse_dir(REPO)
+    functions = {name: call for name, call in _named(parsed["module"]).items()
+                 if call["source"][0] == "./modules/lambda"}  # fmt: skip
+    assert set(MEMORY_VARIABLE) <= set(functions)
+    for name, call in functions.items():
+        expected = MEMORY_VARIABLE.get(name, "lambda_memory_mb")
+        assert call["memory_size"][0] == f"${{var.{expected}}}", f"{name}: memory_size = {call['memory_size'][0]}"
+    variables = _named(parsed["variable"])
+    for variable in {"lambda_memory_mb", *MEMORY_VARIABLE.values()}:
+        assert variables[variable]["type"][0] == "${number}", variable
+        conditions = " ".join(v["condition"][0] for v in variables[variable]["validation"])
+        assert f"var.{variable} >= 128" in conditions and f"var.{variable} <= 10240" in conditions, variable
