@@ -1,7 +1,9 @@
 """DynamoDB adapter: the conversation store. Race-free by construction.
 
 One item per conversation (sk = "META") holds the sequence counters and the pending messages
-inline (attribute ``msgs``); full runs of pending messages are sealed into CHUNK items. The invariants:
+inline (attribute ``msgs``); full runs of pending messages are sealed into CHUNK items. A text of
+COMPRESS_MIN_BYTES or more is stored DEFLATE-compressed (``z``) when that saves a tenth: every append,
+the claim and the delivery rewrite the item, and DynamoDB bills each write per KB of it. The invariants:
 
 * ``append`` is ONE conditional UpdateItem: it advances ``seq`` and appends the message to ``msgs``
   atomically (no read-modify-write). The message's sequence number is ``msgs_base + its index + 1``.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +42,10 @@ CHUNK_PREFIX = "CHUNK#"
 INLINE_LIMIT_BYTES = 64 * 1024
 MAX_TEXT_BYTES = 32 * 1024  # a single message; enforced by the webhook before it reaches the store
 MESSAGE_OVERHEAD_BYTES = 64
+# Texts from this size up are stored DEFLATE-compressed (attribute ``z``) when that saves at least a
+# tenth: a write is billed per KB of the item it rewrites, and a burst's appends rewrite its texts.
+# Shorter texts (the typical chat line) are stored as they are (``t``).
+COMPRESS_MIN_BYTES = 128
 DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hours,
 DEDUP_MAX_IDS = 256  # or for the last 256 to 512 messages of a conversation, if fewer: the set rides on every append
 DEDUP_KEY_MAX = 64
@@ -75,12 +82,34 @@ def chunk_sk(first_seq: int) -> str:
 
 
 def message_size(message: InboundMessage) -> int:
-    return len(message.text.encode()) + len(message.message_id.encode()) + MESSAGE_OVERHEAD_BYTES
+    """What storing ``message`` adds to ``msgs_bytes``: its stored text (compressed or not), its id
+    and an allowance for the entry's other attributes."""
+    return _entry_size(_pack_text(message.text) | {"id": message.message_id})
 
 
 def _entry_size(entry: dict) -> int:
     """message_size of a stored entry: what its append added to ``msgs_bytes``."""
-    return len(entry["t"].encode()) + len(entry["id"].encode()) + MESSAGE_OVERHEAD_BYTES
+    stored = len(bytes(entry["z"])) if "z" in entry else len(entry["t"].encode())
+    return stored + len(entry["id"].encode()) + MESSAGE_OVERHEAD_BYTES
+
+
+def _pack_text(text: str) -> dict:
+    """The entry's text attribute: ``{"z": raw DEFLATE}`` when that is at least a tenth smaller,
+    else ``{"t": text}``."""
+    raw = text.encode()
+    if len(raw) >= COMPRESS_MIN_BYTES:
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        packed = deflate.compress(raw) + deflate.flush()
+        if len(packed) * 10 <= len(raw) * 9:
+            return {"z": packed}
+    return {"t": text}
+
+
+def entry_text(entry: dict) -> str:
+    """The text of a stored entry (inline ``msgs`` or a CHUNK's ``messages``), compressed or not."""
+    if "z" in entry:
+        return zlib.decompress(bytes(entry["z"]), -15).decode()
+    return entry["t"]
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
@@ -227,7 +256,8 @@ class ConversationStore:
         Returns the new sequence number, or ``duplicate=True`` when this provider message id was
         already stored for this conversation (nothing is written then).
         """
-        size = message_size(message)
+        text = _pack_text(message.text)  # compressed once, for the size and the entry
+        size = _entry_size(text | {"id": message.message_id})
         for _ in range(20):
             now = self.clock()
             try:
@@ -262,7 +292,7 @@ class ConversationStore:
                             ":zero": 0,
                             ":one": 1,
                             ":empty": [],
-                            ":entry": [_entry(message, now)],
+                            ":entry": [_entry(message, now, text)],
                             ":size": size,
                             ":text_bytes": len(message.text.encode()),
                             ":arrival": [int(now * 1000)],
@@ -563,8 +593,8 @@ class ClaimOutcome:
     taken_over: bool = False  # ``batch`` is an earlier batch whose owner's lease ran out: now this claimer's
 
 
-def _entry(message: InboundMessage, now: float) -> dict:
-    entry = {"id": message.message_id, "t": message.text, "at": int(now * 1000)}
+def _entry(message: InboundMessage, now: float, text: dict) -> dict:
+    entry = {"id": message.message_id, **text, "at": int(now * 1000)}
     if message.timestamp is not None:
         entry["ts"] = int(message.timestamp)
     if message.kind != "text":
@@ -576,7 +606,7 @@ def _stored(seq: int, entry: dict) -> StoredMessage:
     return StoredMessage(
         seq=seq,
         message_id=entry["id"],
-        text=entry["t"],
+        text=entry_text(entry),
         timestamp=int(entry["ts"]) if "ts" in entry else None,
         received_at_ms=int(entry["at"]),
     )

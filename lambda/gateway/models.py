@@ -89,7 +89,7 @@ class Batch:
         """This batch as consecutive batches whose encoded payloads each fit ``cap_bytes``: itself
         when it fits. Greedy from ``first_seq``, so the split (and every part's ``batch_id``) is the
         same on every retry, and the same from any part's first message onwards."""
-        if len(encode_payload(self.payload())) <= cap_bytes or len(self.messages) <= 1:
+        if len(self.messages) <= 1 or self.encoded_size() <= cap_bytes:
             return [self]
         # An upper bound of each message's share of the payload: its text in ``message`` (escaped,
         # with the "\n" joining it: 2 bytes, as many as the quotes json.dumps adds) and its entry in
@@ -107,6 +107,17 @@ class Batch:
             size += share
         parts.append(self._part(start, len(self.messages)))
         return parts
+
+    def encoded_size(self) -> int:
+        """``len(encode_payload(self.payload()))``, summed message by message: the whole payload of a
+        large batch (MBs, 4 bytes per character once a text has an emoji) is never built to be measured."""
+        empty = len(encode_payload(dataclasses.replace(self, messages=[]).payload()))  # same batch_id
+        n = len(self.messages)
+        # JSON escapes character by character, so the joined text's escape is the texts' escapes
+        # joined by an escaped "\n" (2 bytes); the list adds a comma between entries.
+        texts = sum(len(json.dumps(m.text, ensure_ascii=False).encode()) - 2 for m in self.messages)
+        entries = sum(len(encode_payload(m.as_payload())) for m in self.messages)
+        return empty + texts + 2 * max(n - 1, 0) + entries + max(n - 1, 0)
 
     def _part(self, start: int, stop: int) -> "Batch":
         messages = self.messages[start:stop]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
-from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, message_size
+from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, _entry_size, entry_text, message_size
 from gateway.models import InboundMessage
 from util import local_aws
 
@@ -144,15 +145,20 @@ def test_duplicate_ids_are_per_conversation(store):
 
 
 def test_a_burst_far_larger_than_one_item_is_sealed_into_chunks_and_delivered_whole(store):
-    texts = [f"{i:04d} " + "x" * 1019 for i in range(1000)]  # 1,000 messages of 1 KB
+    # 1,000 messages of 1 KB of hex: stored compressed, still about 600 bytes each
+    texts = [f"{i:04d} " + "".join(hashlib.sha512(f"{i}.{k}".encode()).hexdigest() for k in range(8))
+             for i in range(1000)]
     for i, text in enumerate(texts):
         store.append(APP, msg(text, message_id=f"wamid.{i}"), due_at=0)
     state = store.get(APP, PHONE)
     assert state.seq == 1000
-    assert sum(len(e["t"]) for e in state.inline) < INLINE_LIMIT_BYTES  # most of it lives in chunks
+    assert state.inline_base > 0  # most of it lives in chunks
+    assert sum(_entry_size(e) for e in state.inline) <= INLINE_LIMIT_BYTES
     raw = store._get_raw(APP, PHONE)
     remembered = len(raw.get("ids_cur", ())) + len(raw.get("ids_prev", ()))
-    assert remembered <= 2 * DEDUP_MAX_IDS + 64  # rotated at the seals: the item stays small
+    # rotated at the seals (ids_cur past DEDUP_MAX_IDS moves to ids_prev): the item stays small
+    per_seal = INLINE_LIMIT_BYTES // message_size(msg(texts[0], message_id="wamid.0")) + 1
+    assert remembered <= 2 * (DEDUP_MAX_IDS + per_seal)
     assert store.append(APP, msg(texts[-1], message_id="wamid.999"), due_at=0).duplicate  # a recent retry
     outcome = store.claim(APP, PHONE, 1000)
     assert deliver(store, outcome) == texts
@@ -204,5 +210,37 @@ def test_a_message_appended_while_a_delivery_trims_the_item_keeps_its_bytes_coun
     monkeypatch.setattr(store, "_get_raw", real_get_raw)
     # THEN the item counts exactly the texts still on it (the seal-before-400-KB rule reads this count)
     raw = store._get_raw(APP, PHONE)
-    assert [e["t"] for e in raw["msgs"]] == ["b", "c" * 1000]
+    assert [entry_text(e) for e in raw["msgs"]] == ["b", "c" * 1000]
     assert int(raw["msgs_bytes"]) == sum(message_size(msg(t)) for t in ("b", "c" * 1000))
+
+
+ORDER_QUESTION = (
+    "Oi, boa tarde! Eu fiz um pedido na semana passada, o número é 48213, e até agora não recebi nenhuma "
+    "atualização sobre a entrega. No site aparece que o pagamento foi aprovado, mas o status continua como "
+    "'em separação' desde segunda-feira. Vocês conseguem verificar o que aconteceu? Preciso do produto até "
+    "sexta porque é presente de aniversário da minha mãe. Se não der para chegar a tempo, prefiro cancelar e "
+    "receber o reembolso no cartão. O endereço de entrega está com o complemento errado: é apartamento 302 e "
+    "não 320. Obrigada pela atenção, fico no aguardo. 🙏"
+)
+
+
+def test_long_texts_are_stored_compressed_and_every_reader_gets_them_back_exact(store):
+    import random
+    import string
+
+    rng = random.Random(7)
+    noise = "".join(rng.choice(string.ascii_letters + string.digits + string.punctuation) for _ in range(200))  # DEFLATE saves < a tenth
+    texts = ["oi", ORDER_QUESTION, ORDER_QUESTION.upper() + " 👍🏽", noise]
+    for i, text in enumerate(texts):
+        append(store, text, message_id=f"wamid.{i}")
+    raw = store._get_raw(APP, PHONE)
+    # a chat line and an incompressible text as they are; the long texts compressed, and counted so
+    assert [sorted(k for k in e if k in ("t", "z")) for e in raw["msgs"]] == [["t"], ["z"], ["z"], ["t"]]
+    assert len(bytes(raw["msgs"][1]["z"])) < 0.7 * len(ORDER_QUESTION.encode())
+    assert int(raw["msgs_bytes"]) == sum(_entry_size(e) for e in raw["msgs"])
+    assert [entry_text(e) for e in raw["msgs"]] == texts
+    outcome = store.claim(APP, PHONE, 4)
+    assert [m.text for m in outcome.batch.messages] == texts  # delivered from the claim's read
+    store.seal_through(APP, PHONE, 4)  # as a parked batch is: into a CHUNK item
+    assert store._get_raw(APP, PHONE).get("msgs") is None
+    assert [m.text for m in store.load_messages(APP, PHONE, 1, 4)] == texts

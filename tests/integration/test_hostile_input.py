@@ -260,9 +260,11 @@ class Gateway:
 
     def stored(self) -> list[tuple]:
         """(sender, message id, text, timestamp) of every stored message: by sender, then in sequence."""
+        from gateway.conversations import entry_text
+
         entries = []
         for item in sorted(self.items(), key=lambda i: i["pk"]):
-            entries += [(item["sender"], entry["id"], entry["t"], int(entry["ts"]) if "ts" in entry else None)
+            entries += [(item["sender"], entry["id"], entry_text(entry), int(entry["ts"]) if "ts" in entry else None)
                         for entry in item.get("msgs", [])]
         return entries
 

@@ -13,10 +13,12 @@ PHONE = "5544999999999"
 
 
 def stored_messages(world) -> list[str]:
+    from gateway.conversations import entry_text
+
     texts = []
     for item in world.items():
-        texts += [e["t"] for e in item.get("msgs", [])]
-        texts += [e["t"] for e in item.get("messages", [])]
+        texts += [entry_text(e) for e in item.get("msgs", [])]
+        texts += [entry_text(e) for e in item.get("messages", [])]
     return texts
 
 

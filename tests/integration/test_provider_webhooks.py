@@ -47,9 +47,11 @@ def raw_event(body: bytes | str, headers: dict | None = None, **kwargs) -> dict:
 
 
 def stored_texts(world) -> list[str]:
+    from gateway.conversations import entry_text
+
     texts = []
     for item in world.items():
-        texts += [e["t"] for e in item.get("msgs", [])]
+        texts += [entry_text(e) for e in item.get("msgs", [])]
     return texts
 
 

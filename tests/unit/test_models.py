@@ -6,6 +6,7 @@ from gateway.outbound import Reply, zapi_send_text
 from gateway.scheduler import execution_name, wait_timestamp
 
 import pytest
+from hypothesis import given, strategies as st
 
 
 def _batch(first, last):
@@ -134,3 +135,15 @@ def test_the_cap_counts_the_whole_encoded_payload_not_only_the_texts():
     assert texts == 2 * cap and len(parts) >= 8  # counting texts alone would make 2 parts
     assert all(len(encode_payload(p.payload())) <= cap for p in parts)
     assert all(len(encode_payload(p.payload())) > cap * 0.8 for p in parts[:-1])  # and packs them
+
+
+@given(texts=st.lists(st.text(max_size=40), min_size=0, max_size=6),
+       timestamps=st.lists(st.one_of(st.none(), st.integers(0, 2**40)), min_size=6, max_size=6))
+def test_the_encoded_size_summed_message_by_message_is_the_size_of_the_encoded_payload(texts, timestamps):
+    """Batch.parts measures a batch without building its payload; the sum must be exact (any
+    character JSON escapes: quotes, backslashes, newlines, controls, surrogates' neighbours, emoji)."""
+    from gateway.models import encode_payload
+
+    messages = [StoredMessage(s + 1, f"wamid.{s}", text, timestamps[s], 0) for s, text in enumerate(texts)]
+    batch = Batch("bot1", "5544999999999", 1, max(len(texts), 1), messages, epoch=1_700_000_000_000)
+    assert batch.encoded_size() == len(encode_payload(batch.payload()))
