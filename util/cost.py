@@ -99,6 +99,40 @@ EXPRESS_MEMORY_MB = 64  # the smallest billing step; the execution's state here 
 
 REFERENCE = {"senders": 30, "burst": 3, "message_bytes": 1024, "gap_seconds": 1.0, "quiet_seconds": 10}
 QUICK = {"senders": 6, "burst": 3, "message_bytes": 1024, "gap_seconds": 0.2, "quiet_seconds": 1}
+# What the ISSUE's done-when asks of the reference traffic (USD per 1M messages).
+TARGETS = {"express_usd": 8.00, "standard_vs_seed": 0.6, "wru_per_message": 4.0}
+
+# The messages' text: windows of this natural chat prose (customer messages, Portuguese and English),
+# each message its own window, cut to message_bytes. Texts are stored DEFLATE-compressed from
+# gateway.conversations.COMPRESS_MIN_BYTES up, so the run's text must compress as real text does
+# (1 KB windows of this prose: to about 60 %); a repeated letter would compress to nothing.
+CHAT_PROSE = (
+    "Oi, boa tarde! Eu fiz um pedido na semana passada, o número é 48213, e até agora não recebi nenhuma "
+    "atualização sobre a entrega. No site aparece que o pagamento foi aprovado, mas o status continua como "
+    "em separação desde segunda-feira. Vocês conseguem verificar o que aconteceu? Preciso do produto até sexta "
+    "porque é presente de aniversário da minha mãe. Se não der para chegar a tempo, prefiro cancelar e receber "
+    "o reembolso no cartão. Hi there, I ordered a pair of running shoes last Tuesday (order A-77120) and the "
+    "tracking page still says the label was created, but nothing has moved since. I paid for express shipping "
+    "because I have a race on Sunday morning, so I really need them by Friday. Could you check with the carrier "
+    "what is going on? Also, I think I picked the wrong size: I usually wear a 42 but the confirmation email says "
+    "41. If it is not too late, can you change it before it ships? Otherwise tell me how the exchange works and "
+    "whether I have to pay for the return label. Bom dia, tudo bem? Queria saber se vocês têm a geladeira duplex "
+    "de 480 litros na cor inox com entrega para Curitiba, e em quantas vezes dá para parcelar sem juros. Meu "
+    "cunhado comprou uma parecida no mês passado e disse que a instalação foi rápida. Também preciso retirar a "
+    "geladeira antiga, vocês fazem esse serviço? Hello, my internet has been dropping every evening around eight "
+    "for the past week. I already restarted the router twice and replaced the cable, but the light keeps blinking "
+    "orange. The technician who came on Monday said the signal was fine, yet it happened again last night during "
+    "a video call with my team. Can you send someone who can actually check the line outside the building? "
+)
+
+
+def chat_text(size: int, seed: int) -> str:
+    """Exactly ``size`` bytes (UTF-8) of CHAT_PROSE, from an offset that ``seed`` picks."""
+    start = (seed * 7919) % len(CHAT_PROSE)
+    raw = ((CHAT_PROSE[start:] + CHAT_PROSE) * (size // len(CHAT_PROSE) + 1)).encode()[:size]
+    text = raw.decode("utf-8", errors="ignore")  # a character cut in two is dropped,
+    return text + " " * (size - len(text.encode()))  # and its bytes made up with spaces
+
 
 APP = "bot1"
 BOT_FUNCTION = "bot1-chat-lambda"
@@ -106,10 +140,18 @@ PROCESS_FUNCTION = "debouncer-process-message"
 TABLE = "debouncer-cost"
 
 
-def lambda_memory_mb() -> int:
-    from util.tfvars import ROOT as TF_ROOT, variable_blocks
+def lambda_memory_mb() -> dict[str, int]:
+    """Each function's memory as deployed (terraform.tfvars over variables.tf): process_message has its
+    own (process_message_memory_mb), every other function lambda_memory_mb; key "*" is the latter."""
+    from util import tfvars
 
-    return int(variable_blocks(TF_ROOT / "variables.tf")["lambda_memory_mb"]["default"])
+    values = tfvars.load()
+    shared = int(values["lambda_memory_mb"])
+    return {"*": shared, "process_message": int(values.get("process_message_memory_mb", shared))}
+
+
+def _memory_of(memory_mb: int | dict[str, int], function: str) -> int:
+    return memory_mb if isinstance(memory_mb, int) else memory_mb.get(function, memory_mb["*"])
 
 
 def platform_log_bytes_per_invocation() -> int:
@@ -152,6 +194,21 @@ def item_size(item: dict | None) -> int:
     if not item:
         return 0
     return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def uncompressed(item: dict) -> dict:
+    """``item`` (AttributeValue JSON) with each DEFLATE-compressed text of its ``msgs`` as plain text."""
+    from gateway.conversations import entry_text
+
+    if "msgs" not in item:
+        return item
+    entries = []
+    for entry in item["msgs"]["L"]:
+        fields = dict(entry["M"])
+        if "z" in fields:
+            fields["t"] = {"S": entry_text({"z": fields.pop("z")["B"]})}
+        entries.append({"M": fields})
+    return {**item, "msgs": {"L": entries}}
 
 
 def write_units(size: int) -> int:
@@ -198,7 +255,9 @@ class Meter:
         self.rru: Counter = Counter()
         self.gsi_wru: Counter = Counter()
         self.invocations: list[Invocation] = []
-        self.append_sizes: list[int] = []  # conversation item size after each webhook UpdateItem
+        # conversation item size after each webhook UpdateItem, with its texts as the seed stores them:
+        # uncompressed (the seed's call pattern is priced with these sizes)
+        self.append_sizes: list[int] = []
         self._local = threading.local()
         self._lock = threading.Lock()
         self.key_names = [k["AttributeName"] for k in schema["KeySchema"]]
@@ -326,7 +385,7 @@ class Meter:
             self.wru[function] += units + gsi
             self.gsi_wru[function] += gsi
             if function == "post_message" and operation == "UpdateItem" and after and after[0]:
-                self.append_sizes.append(item_size(after[0]))
+                self.append_sizes.append(item_size(uncompressed(after[0])))
         if failed is not None:
             raise failed
         return response
@@ -474,7 +533,6 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
                                "dispatch_started_at": invocation.started_at if invocation else None})
             return {"ok": True}
 
-        text = "x" * traffic["message_bytes"]
         senders = [f"55119{n:08d}" for n in range(traffic["senders"])]
         last_sent: dict[str, float] = {}
         first_sent: dict[str, float] = {}
@@ -487,7 +545,8 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
             started = time.monotonic()
             for offset, round_, sender in plan:
                 time.sleep(max(0.0, started + offset - time.monotonic()))
-                event = webhook_event(sender, text, f"{sender}-{round_}")
+                event = webhook_event(sender, chat_text(traffic["message_bytes"], senders.index(sender) * traffic["burst"] + round_),
+                                      f"{sender}-{round_}")
                 with meter.function("post_message"):
                     answer = post_handler.lambda_handler(event, la.LambdaContext("post_message"))
                 assert answer["statusCode"] == 200, answer
@@ -570,7 +629,7 @@ def price(label: str, counts: dict[str, float]) -> Priced:
     return Priced(label, lines, counts)
 
 
-def count(result: RunResult, memory_mb: int,
+def count(result: RunResult, memory_mb: int | dict[str, int],
           platform_log_bytes: int = PLATFORM_LOG_BYTES_PER_INVOCATION) -> dict[str, float]:
     """What the meter counted, per message. An EXPRESS execution's first Wait is billed as if the
     quiet period were the reference one (a time-scaled run waits less, by the difference).
@@ -582,7 +641,7 @@ def count(result: RunResult, memory_mb: int,
         by_function[invocation.function].append(invocation)
     process_ms = [i.billed_ms() for i in by_function["process_message"]] or [0.0]
     lambda_requests = sum(len(v) for v in by_function.values())
-    gb_seconds = sum(i.billed_ms() for i in m.invocations) / 1000 * memory_mb / 1024
+    gb_seconds = sum(i.billed_ms() / 1000 * _memory_of(memory_mb, i.function) / 1024 for i in m.invocations)
     calls_by_service = Counter()
     for (function, service, operation), calls in m.calls.items():
         if function in ("post_message", "process_message"):
@@ -617,7 +676,7 @@ def count(result: RunResult, memory_mb: int,
     return counts
 
 
-def price_run(result: RunResult, memory_mb: int) -> Priced:
+def price_run(result: RunResult, memory_mb: int | dict[str, int]) -> Priced:
     return price(result.workflow_type.lower(), count(result, memory_mb, platform_log_bytes_per_invocation()))
 
 
@@ -648,8 +707,26 @@ def seed_run(standard: RunResult) -> RunResult:
     return RunResult("STANDARD", standard.traffic, b, 1, [], meter, executions, 0, [])
 
 
-def price_seed(standard: RunResult, memory_mb: int) -> Priced:
-    return price("seed", count(seed_run(standard), memory_mb))
+def price_seed(standard: RunResult, memory_mb: int | dict[str, int]) -> Priced:
+    """The seed's functions all run at the shared lambda_memory_mb (it has no per-function setting)."""
+    return price("seed", count(seed_run(standard), _memory_of(memory_mb, "*")))
+
+
+def express_floor(traffic: dict) -> dict[str, float]:
+    """USD per 1M messages that no EXPRESS build of this design can go below at ``traffic``: per message
+    one HTTP API request and one post_message invocation; per burst one execution request, one
+    process_message invocation, and one execution alive at least from the burst's first message to its
+    last plus the quiet period (a timer stands for the burst; an Express execution cannot be stopped, and
+    its duration is billed at 64 MB or more). DynamoDB, Lambda duration and logs come on top."""
+    burst = traffic["burst"]
+    alive_s = (burst - 1) * traffic["gap_seconds"] + REFERENCE["quiet_seconds"]
+    lines = {
+        "API Gateway (HTTP API)": PRICES["api_gateway_http_per_request"].usd,
+        "Lambda requests": (1 + 1 / burst) * PRICES["lambda_per_request"].usd,
+        "Step Functions requests": PRICES["sfn_express_per_request"].usd / burst,
+        "Step Functions duration": alive_s * EXPRESS_MEMORY_MB / 1024 * PRICES["sfn_express_per_gb_second"].usd / burst,
+    }
+    return {line: round(usd * 1e6, 3) for line, usd in lines.items()}
 
 
 # --------------------------------------------------------------------------- report
@@ -681,6 +758,9 @@ def as_json(runs: dict[str, RunResult], priced: list[Priced]) -> dict:
         "calls": {t.lower(): {f"{f} {s}.{o}": c for (f, s, o), c in sorted(r.meter.calls.items())}
                   for t, r in runs.items()},
         "prices": {name: p.usd for name, p in PRICES.items()},
+        "targets": TARGETS,
+        "express_floor_usd_per_million": round(sum(express_floor(runs["EXPRESS"].traffic).values()), 2),
+        "express_floor_by_component": express_floor(runs["EXPRESS"].traffic),
         "assumed_call_latency_ms": {"/".join(k) if isinstance(k, tuple) else k: v for k, v in ASSUMED_CALL_LATENCY_MS.items()},
     }
 
@@ -717,10 +797,13 @@ def print_table(runs: dict[str, RunResult], priced: list[Priced]) -> None:
     print(f"{'total':34}" + "".join(f"{p.per_million:>12.2f}" for p in priced))
     by = {p.label: p for p in priced}
     print()
-    print(f"targets: EXPRESS <= $15 per 1M: {by['express'].per_million:.2f}; "
-          f"STANDARD <= 0.9 x seed: {by['standard'].per_million / by['seed'].per_million:.2f} x; "
-          f"webhook-path calls <= 3: {by['standard'].counts['webhook_path_calls']:.2f} (STANDARD), "
-          f"{by['express'].counts['webhook_path_calls']:.2f} (EXPRESS)")
+    floor = express_floor(runs["EXPRESS"].traffic)
+    print(f"targets: EXPRESS <= ${TARGETS['express_usd']:.2f} per 1M: {by['express'].per_million:.2f}; "
+          f"STANDARD <= {TARGETS['standard_vs_seed']} x seed: {by['standard'].per_million / by['seed'].per_million:.3f} x; "
+          f"DynamoDB <= {TARGETS['wru_per_message']:g} WRU per message: {by['standard'].counts['wru']:.2f}")
+    print(f"EXPRESS floor of this design at this traffic: ${sum(floor.values()):.2f} per 1M ("
+          + ", ".join(f"{line} {usd:.2f}" for line, usd in floor.items())
+          + "), before any DynamoDB, Lambda duration or logs")
 
 
 def main(argv: list[str] | None = None) -> int:

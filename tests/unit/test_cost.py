@@ -120,3 +120,38 @@ def test_the_seed_is_booked_on_a_meter_and_counted_as_a_run_is() -> None:
     assert counts["lambda_gb_seconds"] == pytest.approx((3 * post_ms + process_ms) / 1000 / 3)
     assert counts["log_bytes"] == pytest.approx(cost.PLATFORM_LOG_BYTES_PER_INVOCATION * 4 / 3)
     assert "sqs_requests" not in counts and "express_gb_seconds" not in counts
+
+
+def test_the_seed_is_priced_with_its_texts_uncompressed() -> None:
+    """Our store compresses long texts; the seed does not, so its item sizes come from the texts, not our bytes."""
+    from gateway.conversations import _pack_text
+
+    text = cost.chat_text(1024, 3)
+    packed = _pack_text(text)
+    assert "z" in packed and len(packed["z"]) < 0.7 * 1024  # the reference text compresses as prose does
+    item = {"pk": {"S": "p"}, "msgs": {"L": [{"M": {"id": {"S": "a"}, "z": {"B": packed["z"]}}},
+                                             {"M": {"id": {"S": "b"}, "t": {"S": "oi"}}}]}}
+    expanded = cost.uncompressed(item)
+    assert expanded["msgs"]["L"][0]["M"] == {"id": {"S": "a"}, "t": {"S": text}}
+    assert expanded["msgs"]["L"][1] == item["msgs"]["L"][1]
+    assert cost.item_size(expanded) - cost.item_size(item) == len(text.encode()) - len(packed["z"])
+
+
+@pytest.mark.parametrize("size", [100, 1024, 5000])
+def test_reference_texts_are_exactly_the_size_asked_and_differ_per_message(size) -> None:
+    texts = {cost.chat_text(size, seed) for seed in range(30)}
+    assert len(texts) == 30
+    assert {len(t.encode()) for t in texts} == {size}
+
+
+def test_each_function_is_priced_at_its_own_memory() -> None:
+    ran = cost.Meter()
+    ran.invocations = [cost.Invocation("post_message", 100.0), cost.Invocation("process_message", 100.0)]
+    result = cost.RunResult("STANDARD", {"burst": 2}, 2, 1, [], ran, [], 0, [])
+    counts = cost.count(result, memory_mb={"*": 1024, "process_message": 256})
+    assert counts["lambda_gb_seconds"] == pytest.approx((0.1 * 1 + 0.1 * 0.25) / 2)
+    from util import tfvars
+
+    deployed = tfvars.load()
+    assert cost.lambda_memory_mb() == {"*": deployed["lambda_memory_mb"],
+                                       "process_message": deployed["process_message_memory_mb"]}
