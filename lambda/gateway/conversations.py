@@ -40,6 +40,9 @@ CHUNK_PREFIX = "CHUNK#"
 # Pending texts kept on the conversation item before they are sealed into a CHUNK item. Small
 # enough that an append's returned attributes stay cheap, far below DynamoDB's 400 KB item limit.
 INLINE_LIMIT_BYTES = 64 * 1024
+# ... and at most this many of them: each append rewrites (and returns) the whole item, so a long
+# burst of short (or well-compressed) texts is sealed every 64 messages instead of growing to ~700.
+INLINE_LIMIT_MESSAGES = 64
 MAX_TEXT_BYTES = 32 * 1024  # a single message; enforced by the webhook before it reaches the store
 MESSAGE_OVERHEAD_BYTES = 64
 # Texts from this size up are stored DEFLATE-compressed (attribute ``z``) when that saves at least a
@@ -285,6 +288,7 @@ class ConversationStore:
                     ),
                     ConditionExpression=(
                         "(attribute_not_exists(msgs_bytes) OR msgs_bytes <= :room)"
+                        " AND (attribute_not_exists(msgs) OR size(msgs) < :max_inline)"
                         " AND NOT contains(ids_cur, :id) AND NOT contains(ids_prev, :id)"
                     ),
                     ExpressionAttributeValues=_to_ddb(
@@ -297,6 +301,7 @@ class ConversationStore:
                             ":text_bytes": len(message.text.encode()),
                             ":arrival": [int(now * 1000)],
                             ":room": INLINE_LIMIT_BYTES - size,
+                            ":max_inline": INLINE_LIMIT_MESSAGES,
                             ":now_ms": int(now * 1000),
                             ":now_s": int(now),
                             ":app_id": app_id,

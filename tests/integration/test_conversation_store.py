@@ -244,3 +244,18 @@ def test_long_texts_are_stored_compressed_and_every_reader_gets_them_back_exact(
     store.seal_through(APP, PHONE, 4)  # as a parked batch is: into a CHUNK item
     assert store._get_raw(APP, PHONE).get("msgs") is None
     assert [m.text for m in store.load_messages(APP, PHONE, 1, 4)] == texts
+
+
+def test_a_long_burst_of_short_texts_is_sealed_every_inline_limit_messages(store):
+    """Each append rewrites the whole item: 150 chat lines must not pile up on it (64 at most)."""
+    from gateway.conversations import INLINE_LIMIT_MESSAGES
+
+    texts = [f"ok {i}" for i in range(150)]
+    sizes = []
+    for i, text in enumerate(texts):
+        append(store, text, message_id=f"wamid.{i}")
+        sizes.append(len(store._get_raw(APP, PHONE).get("msgs") or []))
+    assert max(sizes) == INLINE_LIMIT_MESSAGES == 64
+    state = store.get(APP, PHONE)
+    assert state.inline_base == 128 and len(state.inline) == 22  # sealed twice, at 64 and 128
+    assert deliver(store, store.claim(APP, PHONE, 150)) == texts
