@@ -204,7 +204,7 @@ variable "lambda_memory_mb" {
 
 variable "process_message_memory_mb" {
   type        = number
-  description = "Memory in MB of process_message, which mostly sleeps (the inline wait) and is billed per GB-second. 192: the smallest size with 25 % headroom over its measured peak (util/measure_process_memory.py: ~142 MB on Lambda for a burst that fills one 6 MB invoke with 32 KB texts holding an emoji; 128 would run out; a 5.7 MB emoji burst in two parts ~161 MB). The peak grows with the burst, which it loads whole: raise this, or cap bursts with max_bytes in debounce_policies, for senders of multi-MB bursts."
+  description = "Memory in MB of process_message, which mostly sleeps (the inline wait) and is billed per GB-second. 192: the smallest size with 25 % headroom over its measured peak (util/measure_process_memory.py: ~142 MB on Lambda for a burst that fills one 6 MB invoke with 32 KB texts holding an emoji; 128 would run out; bursts of 2 and 4 such parts ~161 and ~168 MB: a burst is read window by window and each part handed out as it fills, so the peak follows the part, not the burst)."
   default     = 192
 
   validation {

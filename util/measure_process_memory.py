@@ -68,8 +68,8 @@ HEADROOM = 0.25  # the memory size must exceed the estimated peak by at least th
 
 # The bursts delivered. "parts": a burst of 32 KB messages (MAX_TEXT_BYTES) that many full 6 MB
 # parts long (+ "extra" messages); "kind": the texts' characters. "sizing": the memory size is chosen
-# over these: the largest batch one invoke carries (the bigger bursts show how memory grows with
-# the burst, which no setting bounds by default).
+# over these: the largest batch one invoke carries (the bigger bursts show that memory no longer
+# grows with the burst: delivery reads it window by window and hands out each part as it fills).
 CASES: dict[str, dict[str, Any]] = {
     "burst3": {"texts": "burst3", "sizing": True, "about": "3 short messages (the reference burst)"},
     "cap": {"parts": 1, "extra": 1, "kind": "ascii", "sizing": True, "about": "one full 6 MB part and 1 message"},
@@ -77,6 +77,7 @@ CASES: dict[str, dict[str, Any]] = {
     "split2": {"parts": 2, "kind": "ascii", "about": "two full 6 MB parts"},
     "split2-emoji": {"parts": 2, "kind": "emoji", "about": "as split2, one emoji in each text"},
     "split4": {"parts": 4, "kind": "ascii", "about": "four full 6 MB parts"},
+    "split4-emoji": {"parts": 4, "kind": "emoji", "about": "as split4, one emoji in each text"},
 }
 
 

@@ -6,19 +6,21 @@ import dataclasses
 import json
 import math
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from . import aws, metrics
 from .conversations import ConversationStore, batch_owner
 from .errors import AppInvocationError, NotDueYet
 from .log import correlate, get_logger
-from .models import LAMBDA_PAYLOAD_LIMIT_BYTES, PAYLOAD_CAP_BYTES, Batch, conversation_id, encode_payload
+from .models import LAMBDA_PAYLOAD_LIMIT_BYTES, PAYLOAD_CAP_BYTES, Batch, StoredMessage, conversation_id, encode_payload
 from .scheduler import wait_timestamp
 from .settings import ProcessorSettings
 
 # How soon to look again when an earlier batch of the same conversation is still being delivered.
 IN_FLIGHT_RECHECK_SECONDS = 2.0
 INLINE_WAKE_MARGIN_SECONDS = 0.05  # sleep just past the due moment, so the claim finds it due
+# Messages read from the store at a time when a batch is delivered from CHUNK items (32 KB each at most).
+LOAD_WINDOW_MESSAGES = 64
 
 logger = get_logger("process_message")
 
@@ -105,16 +107,16 @@ class Dispatcher:
         """Hand the claimed batch to its app: as one invoke, or, when its payload would pass the
         cap, as consecutive parts with their own batch ids, each recorded as delivered in turn (a
         retry skips the parts up to ``delivered_seq``, the store's count when the claim read it)."""
-        if batch.messages:  # read with the claim: the batch was inline on the conversation item
-            full = batch
-        else:  # sealed into chunks, or a retry (the parts delivered before it are trimmed)
-            start = max(batch.first_seq, delivered_seq + 1)
-            messages = self.store.load_messages(batch.app_id, batch.sender, start, batch.last_seq)
-            full = dataclasses.replace(batch, first_seq=start, messages=messages)
         function_name = self.settings.processing_lambdas.get(batch.app_id)
         if not function_name:
             raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")
-        for part in full.parts(self.payload_cap_bytes):
+        if batch.messages:  # read with the claim: the batch was inline on the conversation item
+            full, messages = batch, iter(batch.messages)
+        else:  # sealed into chunks, or a retry (the parts delivered before it are trimmed)
+            start = max(batch.first_seq, delivered_seq + 1)
+            full = dataclasses.replace(batch, first_seq=start, messages=[])
+            messages = self._load(batch.app_id, batch.sender, start, batch.last_seq)
+        for part in full.stream_parts(messages, self.payload_cap_bytes):
             if part.last_seq <= delivered_seq:
                 continue  # delivered before this retry
             waited = self.clock() - part.messages[-1].received_at_ms / 1000
@@ -127,6 +129,15 @@ class Dispatcher:
                 extra={**log, "batch_id": part.batch_id, "batch_size": len(part.messages),
                        "waited_seconds": round(waited, 3)},
             )
+
+    def _load(self, app_id: str, sender: str, first_seq: int, last_seq: int) -> Iterator[StoredMessage]:
+        """The messages first_seq..last_seq in order, read LOAD_WINDOW_MESSAGES at a time (from one
+        read of the conversation item, and the CHUNK items, which never change): a burst of any
+        size is delivered without holding all of it."""
+        state = self.store.get(app_id, sender)
+        for lo in range(first_seq, last_seq + 1, LOAD_WINDOW_MESSAGES):
+            yield from self.store.load_messages(app_id, sender, lo, min(lo + LOAD_WINDOW_MESSAGES - 1, last_seq),
+                                                state=state)
 
     def park(self, app_id: str, sender: str, seq: int, error: dict, log: dict) -> dict:
         """The state machine's retries are spent: keep the undelivered batch on the failed-batch queue

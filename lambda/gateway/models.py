@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Iterable, Iterator
 
 from .debounce import Burst
 
@@ -91,22 +92,51 @@ class Batch:
         same on every retry, and the same from any part's first message onwards."""
         if len(self.messages) <= 1 or self.encoded_size() <= cap_bytes:
             return [self]
+        return list(self.stream_parts(self.messages, cap_bytes))
+
+    def stream_parts(self, messages: Iterable[StoredMessage], cap_bytes: int = PAYLOAD_CAP_BYTES) -> Iterator["Batch"]:
+        """``parts()`` of this batch holding ``messages`` (its messages in order, read as they come):
+        a part is handed out as soon as it is complete, so no more than about two parts' texts are
+        held at once, whatever the size of the burst."""
+        empty = len(encode_payload(dataclasses.replace(self, messages=[]).payload()))
         # An upper bound of each message's share of the payload: its text in ``message`` (escaped,
         # with the "\n" joining it: 2 bytes, as many as the quotes json.dumps adds) and its entry in
-        # ``messages`` (with a comma).
-        widest = dataclasses.replace(self, messages=[], first_seq=self.last_seq)
-        base = len(encode_payload(widest.payload()))
-        parts: list[Batch] = []
-        start, size = 0, base
-        for index, message in enumerate(self.messages):
-            share = (len(json.dumps(message.text, ensure_ascii=False).encode())
-                     + len(encode_payload(message.as_payload())) + 1)
-            if index > start and size + share > cap_bytes:
-                parts.append(self._part(start, index))
-                start, size = index, base
+        # ``messages`` (with a comma); a part's size starts from the widest batch_id it can have.
+        base = len(encode_payload(dataclasses.replace(self, messages=[], first_seq=self.last_seq).payload()))
+        held: list[tuple[StoredMessage, int]] = []  # (message, its share), not handed out yet
+        whole = empty  # encoded_size() of the batch so far, while it may still fit as one
+        size = base  # of the part being filled, once the batch is split
+        split = False
+        for message in messages:
+            text = len(json.dumps(message.text, ensure_ascii=False).encode())
+            entry = len(encode_payload(message.as_payload()))
+            share = text + entry + 1
+            if not split:
+                whole += text - 2 + entry + (3 if held else 0)
+                held.append((message, share))
+                if whole <= cap_bytes or len(held) <= 1:
+                    continue
+                split = True  # the batch does not fit: the greedy split of what is held so far
+                pending, held, size = held, [], base
+                for queued, queued_share in pending:
+                    if held and size + queued_share > cap_bytes:
+                        yield self._part_of([m for m, _ in held])
+                        held, size = [], base
+                    held.append((queued, queued_share))
+                    size += queued_share
+                continue
+            if held and size + share > cap_bytes:
+                yield self._part_of([m for m, _ in held])
+                held, size = [], base
+            held.append((message, share))
             size += share
-        parts.append(self._part(start, len(self.messages)))
-        return parts
+        if not split:
+            yield dataclasses.replace(self, messages=[m for m, _ in held])
+        elif held:
+            yield self._part_of([m for m, _ in held])
+
+    def _part_of(self, messages: list[StoredMessage]) -> "Batch":
+        return dataclasses.replace(self, first_seq=messages[0].seq, last_seq=messages[-1].seq, messages=messages)
 
     def encoded_size(self) -> int:
         """``len(encode_payload(self.payload()))``, summed message by message: the whole payload of a
@@ -118,10 +148,6 @@ class Batch:
         texts = sum(len(json.dumps(m.text, ensure_ascii=False).encode()) - 2 for m in self.messages)
         entries = sum(len(encode_payload(m.as_payload())) for m in self.messages)
         return empty + texts + 2 * max(n - 1, 0) + entries + max(n - 1, 0)
-
-    def _part(self, start: int, stop: int) -> "Batch":
-        messages = self.messages[start:stop]
-        return dataclasses.replace(self, first_seq=messages[0].seq, last_seq=messages[-1].seq, messages=messages)
 
     def payload(self) -> dict:
         """What the per-app processing Lambda receives."""

@@ -158,3 +158,30 @@ def test_a_longer_remainder_is_waited_until_the_whole_second_before_it_and_the_f
     with pytest.raises(NotDueYet) as raised:
         run(quiet_world, 1)
     assert str(raised.value) == wait_timestamp(due)  # no inline wait: never before the due moment
+
+
+def test_a_burst_sealed_into_chunks_is_read_window_by_window_and_delivered_whole_in_order(world, monkeypatch):
+    from gateway.dispatch import LOAD_WINDOW_MESSAGES
+
+    monkeypatch.setattr(world.post_handler.service().scheduler, "start", lambda *a, **k: True)
+    texts = [f"message {i:03d} " + "abc" * (i % 7) for i in range(150)]  # sealed every 64 messages
+    for i, text in enumerate(texts):
+        world.post(api_event(zapi_text(PHONE, text, message_id=f"wamid.{i:03d}")))
+    dispatcher = world.process_handler.dispatcher()
+    dispatcher.payload_cap_bytes = 4_000  # several parts
+    windows = []
+    real_load = dispatcher.store.load_messages
+
+    def spy(app_id, sender, first_seq, last_seq, state=None):
+        windows.append(last_seq - first_seq + 1)
+        return real_load(app_id, sender, first_seq, last_seq, state=state)
+
+    monkeypatch.setattr(dispatcher.store, "load_messages", spy)
+    time.sleep(1.2)
+    assert run(world, 150)["action"] == "done"
+    # THEN the store was read in windows, never the whole burst at once, and the app got every
+    # message once, in order, in parts under the cap
+    assert windows and max(windows) <= LOAD_WINDOW_MESSAGES and sum(windows) == 150
+    events = world.bot_events["bot1"]
+    assert len(events) >= 3
+    assert [m["text"] for e in events for m in e["messages"]] == texts

@@ -147,3 +147,47 @@ def test_the_encoded_size_summed_message_by_message_is_the_size_of_the_encoded_p
     messages = [StoredMessage(s + 1, f"wamid.{s}", text, timestamps[s], 0) for s, text in enumerate(texts)]
     batch = Batch("bot1", "5544999999999", 1, max(len(texts), 1), messages, epoch=1_700_000_000_000)
     assert batch.encoded_size() == len(encode_payload(batch.payload()))
+
+
+def _parts_built_whole(batch: Batch, cap: int) -> list[tuple[int, int]]:
+    """The split as it was defined before it was streamed: encode the whole payload, then greedy."""
+    import dataclasses
+
+    from gateway.models import encode_payload
+
+    if len(encode_payload(batch.payload())) <= cap or len(batch.messages) <= 1:
+        return [(batch.first_seq, batch.last_seq)]
+    base = len(encode_payload(dataclasses.replace(batch, messages=[], first_seq=batch.last_seq).payload()))
+    ranges, start, size = [], 0, base
+    for index, message in enumerate(batch.messages):
+        share = len(json.dumps(message.text, ensure_ascii=False).encode()) + len(encode_payload(message.as_payload())) + 1
+        if index > start and size + share > cap:
+            ranges.append((batch.messages[start].seq, batch.messages[index - 1].seq))
+            start, size = index, base
+        size += share
+    ranges.append((batch.messages[start].seq, batch.messages[-1].seq))
+    return ranges
+
+
+@given(texts=st.lists(st.text(max_size=300), min_size=1, max_size=30), cap=st.integers(200, 3000))
+def test_streamed_parts_are_the_parts_of_the_whole_batch(texts, cap):
+    """Delivery reads a long burst window by window and hands parts out as they fill: the parts (and
+    so their batch ids, which a retry or a redrive must find again) are those of the whole batch."""
+    messages = [StoredMessage(s + 1, f"wamid.{s}", text, None, 0) for s, text in enumerate(texts)]
+    batch = Batch("bot1", "5544999999999", 1, len(texts), messages, epoch=1_700_000_000_000)
+    expected = _parts_built_whole(batch, cap)
+    streamed = list(Batch("bot1", "5544999999999", 1, len(texts), [], epoch=1_700_000_000_000)
+                    .stream_parts(iter(messages), cap))
+    assert [(p.first_seq, p.last_seq) for p in streamed] == expected
+    assert [m for p in streamed for m in p.messages] == messages
+    assert [(p.first_seq, p.last_seq) for p in batch.parts(cap)] == expected
+
+
+@pytest.mark.parametrize("texts", [["a", "b", "c"], ['say "hi"\n', "olá 👋", "\\x"], ["x" * 50] * 7])
+def test_streamed_parts_split_a_batch_exactly_one_byte_over_the_cap_and_not_one_that_fits(texts):
+    messages = [StoredMessage(s + 1, f"wamid.{s}", text, None, 0) for s, text in enumerate(texts)]
+    batch = Batch("bot1", "5544999999999", 1, len(texts), messages, epoch=1_700_000_000_000)
+    header = Batch("bot1", "5544999999999", 1, len(texts), [], epoch=1_700_000_000_000)
+    size = batch.encoded_size()
+    assert len(list(header.stream_parts(iter(messages), size))) == 1
+    assert len(list(header.stream_parts(iter(messages), size - 1))) >= 2
