@@ -111,7 +111,7 @@ class Dispatcher:
         if not function_name:
             raise AppInvocationError(f"no processing Lambda is configured for app {batch.app_id!r}")
         if batch.messages:  # read with the claim: the batch was inline on the conversation item
-            full, messages = batch, iter(batch.messages)
+            full, messages = batch, batch.messages
         else:  # sealed into chunks, or a retry (the parts delivered before it are trimmed)
             start = max(batch.first_seq, delivered_seq + 1)
             full = dataclasses.replace(batch, first_seq=start, messages=[])

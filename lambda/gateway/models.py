@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -22,6 +23,11 @@ def encode_payload(payload: dict) -> bytes:
     """UTF-8 JSON as the per-app Lambda receives it: non-ASCII as itself (1-4 bytes), not a 6-byte
     ``\\uXXXX`` escape, and no padding after separators."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _encoded_lengths(message: "StoredMessage") -> tuple[int, int]:
+    """Bytes of the message's text as a JSON string (quotes included) and of its entry in ``messages``."""
+    return len(json.dumps(message.text, ensure_ascii=False).encode()), len(encode_payload(message.as_payload()))
 
 
 def conversation_id(app_id: str, sender: str) -> str:
@@ -90,64 +96,57 @@ class Batch:
         """This batch as consecutive batches whose encoded payloads each fit ``cap_bytes``: itself
         when it fits. Greedy from ``first_seq``, so the split (and every part's ``batch_id``) is the
         same on every retry, and the same from any part's first message onwards."""
-        if len(self.messages) <= 1 or self.encoded_size() <= cap_bytes:
-            return [self]
-        return list(self.stream_parts(self.messages, cap_bytes))
+        parts = list(self.stream_parts(self.messages, cap_bytes))
+        return [self] if len(parts) == 1 else parts
 
     def stream_parts(self, messages: Iterable[StoredMessage], cap_bytes: int = PAYLOAD_CAP_BYTES) -> Iterator["Batch"]:
         """``parts()`` of this batch holding ``messages`` (its messages in order, read as they come):
         a part is handed out as soon as it is complete, so no more than about two parts' texts are
         held at once, whatever the size of the burst."""
-        empty = len(encode_payload(dataclasses.replace(self, messages=[]).payload()))
-        # An upper bound of each message's share of the payload: its text in ``message`` (escaped,
-        # with the "\n" joining it: 2 bytes, as many as the quotes json.dumps adds) and its entry in
-        # ``messages`` (with a comma); a part's size starts from the widest batch_id it can have.
+        rest = iter(messages)
+        # the batch so far, while it may still fit as one invoke: each message with its _encoded_lengths
+        whole: list[tuple[StoredMessage, tuple[int, int]]] = []
+        size = self._empty_size()
+        for message in rest:
+            text, entry = lengths = _encoded_lengths(message)
+            size += text - 2 + entry + (3 if whole else 0)  # encoded_size(), message by message
+            whole.append((message, lengths))
+            if size > cap_bytes and len(whole) > 1:
+                break
+        else:
+            yield dataclasses.replace(self, messages=[m for m, _ in whole])
+            return
+        # It does not fit: greedy parts. A message counts for an upper bound of its share of a part's
+        # payload: its text in ``message`` (escaped, with the "\n" joining it: 2 bytes, as many as
+        # the quotes json.dumps adds) and its entry in ``messages`` (with a comma); a part starts
+        # from the widest batch_id it can have.
         base = len(encode_payload(dataclasses.replace(self, messages=[], first_seq=self.last_seq).payload()))
-        held: list[tuple[StoredMessage, int]] = []  # (message, its share), not handed out yet
-        whole = empty  # encoded_size() of the batch so far, while it may still fit as one
-        size = base  # of the part being filled, once the batch is split
-        split = False
-        for message in messages:
-            text = len(json.dumps(message.text, ensure_ascii=False).encode())
-            entry = len(encode_payload(message.as_payload()))
-            share = text + entry + 1
-            if not split:
-                whole += text - 2 + entry + (3 if held else 0)
-                held.append((message, share))
-                if whole <= cap_bytes or len(held) <= 1:
-                    continue
-                split = True  # the batch does not fit: the greedy split of what is held so far
-                pending, held, size = held, [], base
-                for queued, queued_share in pending:
-                    if held and size + queued_share > cap_bytes:
-                        yield self._part_of([m for m, _ in held])
-                        held, size = [], base
-                    held.append((queued, queued_share))
-                    size += queued_share
-                continue
+        held: list[StoredMessage] = []
+        size = base
+        for message, lengths in itertools.chain(whole, ((m, _encoded_lengths(m)) for m in rest)):
+            share = sum(lengths) + 1
             if held and size + share > cap_bytes:
-                yield self._part_of([m for m, _ in held])
+                yield self._part_of(held)
                 held, size = [], base
-            held.append((message, share))
+            held.append(message)
             size += share
-        if not split:
-            yield dataclasses.replace(self, messages=[m for m, _ in held])
-        elif held:
-            yield self._part_of([m for m, _ in held])
+        yield self._part_of(held)
 
     def _part_of(self, messages: list[StoredMessage]) -> "Batch":
         return dataclasses.replace(self, first_seq=messages[0].seq, last_seq=messages[-1].seq, messages=messages)
 
     def encoded_size(self) -> int:
         """``len(encode_payload(self.payload()))``, summed message by message: the whole payload of a
-        large batch (MBs, 4 bytes per character once a text has an emoji) is never built to be measured."""
-        empty = len(encode_payload(dataclasses.replace(self, messages=[]).payload()))  # same batch_id
-        n = len(self.messages)
-        # JSON escapes character by character, so the joined text's escape is the texts' escapes
-        # joined by an escaped "\n" (2 bytes); the list adds a comma between entries.
-        texts = sum(len(json.dumps(m.text, ensure_ascii=False).encode()) - 2 for m in self.messages)
-        entries = sum(len(encode_payload(m.as_payload())) for m in self.messages)
-        return empty + texts + 2 * max(n - 1, 0) + entries + max(n - 1, 0)
+        large batch (MBs, 4 bytes per character once a text has an emoji) is never built to be measured.
+        JSON escapes character by character, so the joined text's escape is the texts' escapes joined
+        by an escaped "\n" (2 bytes); the list adds a comma between entries."""
+        lengths = [_encoded_lengths(m) for m in self.messages]
+        return (self._empty_size() + sum(text - 2 + entry for text, entry in lengths)
+                + 3 * max(len(lengths) - 1, 0))
+
+    def _empty_size(self) -> int:
+        """The encoded payload of this batch (its batch_id) without messages."""
+        return len(encode_payload(dataclasses.replace(self, messages=[]).payload()))
 
     def payload(self) -> dict:
         """What the per-app processing Lambda receives."""
