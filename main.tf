@@ -100,6 +100,7 @@ data "aws_iam_policy_document" "process_message" {
     effect = "Allow"
     actions = [
       "dynamodb:GetItem",
+      "dynamodb:BatchGetItem", # the TEXT items of a batch's long texts
       "dynamodb:Query",
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
@@ -187,8 +188,9 @@ check "inline_wait_fits_in_process_message" {
 # reference the state machine without a cycle.
 
 data "aws_iam_policy_document" "post_message" {
-  # Append is one UpdateItem; GetItem tells a duplicate from a full inline buffer, and sealing
-  # that buffer into a chunk is a transaction of PutItem + UpdateItem.
+  # Append is one UpdateItem (after one PutItem of a long text's TEXT item); GetItem tells a
+  # duplicate from a full inline buffer, and sealing that buffer into a chunk is a transaction of
+  # PutItem + UpdateItem.
   statement {
     sid       = "TableAppend"
     effect    = "Allow"

@@ -88,3 +88,12 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return condition()
+
+
+def text_reader(items: list[dict]):
+    """entry -> its text, for a scan of the table's items: a long text is in the TEXT item its entry
+    refers to (``r``), which the scan holds too."""
+    from gateway.conversations import TEXT_PREFIX, entry_text
+
+    texts = {i["sk"][len(TEXT_PREFIX):]: entry_text(i) for i in items if i["sk"].startswith(TEXT_PREFIX)}
+    return lambda entry: texts[entry["r"]] if "r" in entry else entry_text(entry)

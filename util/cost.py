@@ -196,8 +196,10 @@ def item_size(item: dict | None) -> int:
     return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
 
 
-def uncompressed(item: dict) -> dict:
-    """``item`` (AttributeValue JSON) with each DEFLATE-compressed text of its ``msgs`` as plain text."""
+def uncompressed(item: dict, texts: dict[str, str] | None = None) -> dict:
+    """``item`` (AttributeValue JSON) with each text of its ``msgs`` as plain text on its entry: a
+    DEFLATE-compressed one expanded, one kept in a TEXT item (``r``) taken from ``texts`` (ref -> text),
+    as the seed stores them."""
     from gateway.conversations import entry_text
 
     if "msgs" not in item:
@@ -207,6 +209,8 @@ def uncompressed(item: dict) -> dict:
         fields = dict(entry["M"])
         if "z" in fields:
             fields["t"] = {"S": entry_text({"z": fields.pop("z")["B"]})}
+        elif "r" in fields:
+            fields["t"] = {"S": (texts or {})[fields.pop("r")["S"]]}
         entries.append({"M": fields})
     return {**item, "msgs": {"L": entries}}
 
@@ -258,6 +262,7 @@ class Meter:
         # conversation item size after each webhook UpdateItem, with its texts as the seed stores them:
         # uncompressed (the seed's call pattern is priced with these sizes)
         self.append_sizes: list[int] = []
+        self.texts: dict[str, str] = {}  # the TEXT items written (ref -> text), to expand the seed's items
         self._local = threading.local()
         self._lock = threading.Lock()
         self.key_names = [k["AttributeName"] for k in schema["KeySchema"]]
@@ -381,11 +386,21 @@ class Meter:
         elif operation == "Query" and response is not None:
             size = sum(item_size(i) for i in response.get("Items", []))
             self.rru[function] += read_units(size, params.get("ConsistentRead", False))
+        elif operation == "BatchGetItem" and response is not None:
+            for table, items in response.get("Responses", {}).items():  # each item is read (and rounded) alone
+                consistent = params["RequestItems"][table].get("ConsistentRead", False)
+                self.rru[function] += sum(read_units(item_size(i), consistent) for i in items)
+        if operation == "PutItem" and failed is None:
+            from gateway.conversations import TEXT_PREFIX, _from_ddb, entry_text
+
+            sk = params["Item"]["sk"]["S"]
+            if sk.startswith(TEXT_PREFIX):
+                self.texts[sk[len(TEXT_PREFIX):]] = entry_text(_from_ddb(params["Item"]))
         with self._lock:
             self.wru[function] += units + gsi
             self.gsi_wru[function] += gsi
             if function == "post_message" and operation == "UpdateItem" and after and after[0]:
-                self.append_sizes.append(item_size(uncompressed(after[0])))
+                self.append_sizes.append(item_size(uncompressed(after[0], self.texts)))
         if failed is not None:
             raise failed
         return response

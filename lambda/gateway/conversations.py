@@ -3,7 +3,10 @@
 One item per conversation (sk = "META") holds the sequence counters and the pending messages
 inline (attribute ``msgs``); full runs of pending messages are sealed into CHUNK items. A text of
 COMPRESS_MIN_BYTES or more is stored DEFLATE-compressed (``z``) when that saves a tenth: every append,
-the claim and the delivery rewrite the item, and DynamoDB bills each write per KB of it. The invariants:
+the claim and the delivery rewrite the item, and DynamoDB bills each write per KB of it. A text still
+TEXT_ITEM_MIN_BYTES or more after that gets a TEXT item of its own, written once, before the append
+that refers to it (``r``), and never changed: the conversation item stays under 1 KB in a burst of
+long texts, so its five writes per burst cost 1 WRU each. The invariants:
 
 * ``append`` is ONE conditional UpdateItem: it advances ``seq`` and appends the message to ``msgs``
   atomically (no read-modify-write). The message's sequence number is ``msgs_base + its index + 1``.
@@ -49,6 +52,10 @@ MESSAGE_OVERHEAD_BYTES = 64
 # tenth: a write is billed per KB of the item it rewrites, and a burst's appends rewrite its texts.
 # Shorter texts (the typical chat line) are stored as they are (``t``).
 COMPRESS_MIN_BYTES = 128
+# A text whose stored form (compressed or not) is this long or longer is written to a TEXT item of its
+# own (1 WRU per KB, once) instead of riding on every later write of the conversation item in its burst.
+TEXT_ITEM_MIN_BYTES = 256
+TEXT_PREFIX = "TEXT#"
 DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hours,
 DEDUP_MAX_IDS = 256  # or for the last 256 to 512 messages of a conversation, if fewer: the set rides on every append
 DEDUP_KEY_MAX = 64
@@ -59,6 +66,10 @@ PENDING_RECHECK_SECONDS = 60  # due_at of a burst still pending when the batch b
 RECENT_ARRIVALS_KEPT = RHYTHM_WINDOW + 1
 EARLY_TOLERANCE_MS = 50
 RETENTION_SECONDS = 30 * 24 * 3600  # chunks and idle conversations expire (TTL) after this
+# TEXT items expire a day after the retention: a chunk sealed (a parked batch) after its texts were
+# written still finds them for as long as the chunk lives.
+TEXT_RETENTION_SECONDS = RETENTION_SECONDS + 24 * 3600
+BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit per BatchGetItem
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -84,16 +95,41 @@ def chunk_sk(first_seq: int) -> str:
     return f"{CHUNK_PREFIX}{first_seq:012d}"
 
 
+def text_sk(ref: str) -> str:
+    return f"{TEXT_PREFIX}{ref}"
+
+
 def message_size(message: InboundMessage) -> int:
-    """What storing ``message`` adds to ``msgs_bytes``: its stored text (compressed or not), its id
-    and an allowance for the entry's other attributes."""
-    return _entry_size(_pack_text(message.text) | {"id": message.message_id})
+    """What storing ``message`` adds to ``msgs_bytes``: its stored text (compressed or not) or the
+    reference to its TEXT item, its id and an allowance for the entry's other attributes."""
+    return _entry_size(_split_text(message)[0] | {"id": message.message_id})
 
 
 def _entry_size(entry: dict) -> int:
     """message_size of a stored entry: what its append added to ``msgs_bytes``."""
-    stored = len(bytes(entry["z"])) if "z" in entry else len(entry["t"].encode())
-    return stored + len(entry["id"].encode()) + MESSAGE_OVERHEAD_BYTES
+    return _stored_length(entry) + len(entry["id"].encode()) + MESSAGE_OVERHEAD_BYTES
+
+
+def _stored_length(entry: dict) -> int:
+    """Bytes of the text attribute an entry carries: ``z``, ``r`` or ``t``."""
+    if "z" in entry:
+        return len(bytes(entry["z"]))
+    if "r" in entry:
+        return len(entry["r"])
+    return len(entry["t"].encode())
+
+
+def _split_text(message: InboundMessage) -> tuple[dict, dict | None]:
+    """The entry's text attribute, and the TEXT item's (None when the text stays on the entry).
+
+    A text TEXT_ITEM_MIN_BYTES or longer as stored goes to its own item, keyed by a digest of the
+    message id and the text: a retried append writes the same item again, and an item, once written,
+    never changes (a reader may read it eventually consistently)."""
+    packed = _pack_text(message.text)
+    if _stored_length(packed) < TEXT_ITEM_MIN_BYTES:
+        return packed, None
+    digest = hashlib.sha256(message.message_id.encode() + b"\0" + message.text.encode()).hexdigest()[:32]
+    return {"r": digest}, packed
 
 
 def _pack_text(text: str) -> dict:
@@ -109,7 +145,11 @@ def _pack_text(text: str) -> dict:
 
 
 def entry_text(entry: dict) -> str:
-    """The text of a stored entry (inline ``msgs`` or a CHUNK's ``messages``), compressed or not."""
+    """The text of a stored entry (inline ``msgs`` or a CHUNK's ``messages``) or TEXT item,
+    compressed or not; an entry that refers to a TEXT item (``r``) is read with
+    ``ConversationStore.read_texts``."""
+    if "r" in entry:
+        raise ValueError("the entry's text is in a TEXT item: ConversationStore.read_texts reads it")
     if "z" in entry:
         return zlib.decompress(bytes(entry["z"]), -15).decode()
     return entry["t"]
@@ -205,27 +245,28 @@ class ConversationStore:
     def load_messages(self, app_id: str, sender: str, first_seq: int, last_seq: int,
                       state: ConversationState | None = None) -> list[StoredMessage]:
         """The messages with sequence numbers first_seq..last_seq, in order: those still inline from
-        the conversation item (``state``, or read now), the sealed ones from their CHUNK items."""
+        the conversation item (``state``, or read now), the sealed ones from their CHUNK items, and
+        the long texts from their TEXT items."""
         state = state or self.get(app_id, sender)
-        messages: list[StoredMessage] = []
+        entries: list[tuple[int, dict]] = []
         base = state.inline_base if state else 0
         if first_seq <= base:
-            messages += self._load_chunks(app_id, sender, first_seq, min(last_seq, base))
+            entries += self._load_chunks(app_id, sender, first_seq, min(last_seq, base))
         if state is not None and last_seq > base:
             lo = max(first_seq, base + 1)
-            messages += [_stored(base + 1 + i, e) for i, e in enumerate(state.inline)
-                         if lo <= base + 1 + i <= last_seq]
-        seqs = [m.seq for m in messages]
+            entries += [(base + 1 + i, e) for i, e in enumerate(state.inline) if lo <= base + 1 + i <= last_seq]
+        seqs = [seq for seq, _ in entries]
         if seqs != list(range(first_seq, last_seq + 1)):
             raise RuntimeError(
                 f"batch {first_seq}..{last_seq} is incomplete in the store ({len(seqs)} messages found)"
             )
-        return messages
+        return self._stored_messages(app_id, sender, entries)
 
-    def _load_chunks(self, app_id: str, sender: str, first_seq: int, last_seq: int) -> list[StoredMessage]:
-        """From the CHUNK items, newest first down to the one that holds ``first_seq`` (a seal moves
-        all inline messages at once, so a chunk may start before a batch)."""
-        chunks: list[list[StoredMessage]] = []
+    def _load_chunks(self, app_id: str, sender: str, first_seq: int, last_seq: int) -> list[tuple[int, dict]]:
+        """The entries (with their sequence numbers) from the CHUNK items, newest first down to the
+        one that holds ``first_seq`` (a seal moves all inline messages at once, so a chunk may start
+        before a batch)."""
+        chunks: list[list[tuple[int, dict]]] = []
         kwargs = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -242,14 +283,47 @@ class ConversationStore:
             for raw in page.get("Items", []):
                 chunk = _from_ddb(raw)
                 base = int(chunk["first_seq"])
-                chunks.append([_stored(base + offset, entry) for offset, entry in enumerate(chunk["messages"])
+                chunks.append([(base + offset, entry) for offset, entry in enumerate(chunk["messages"])
                                if first_seq <= base + offset <= last_seq])
                 if base <= first_seq:
-                    return [m for chunk_messages in reversed(chunks) for m in chunk_messages]
+                    return [e for chunk_entries in reversed(chunks) for e in chunk_entries]
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [m for chunk_messages in reversed(chunks) for m in chunk_messages]
+        return [e for chunk_entries in reversed(chunks) for e in chunk_entries]
+
+    def _stored_messages(self, app_id: str, sender: str, entries: list[tuple[int, dict]]) -> list[StoredMessage]:
+        """The messages of numbered entries, the texts of those that refer to TEXT items read for them."""
+        texts = self.read_texts(app_id, sender, [e["r"] for _, e in entries if "r" in e])
+        return [_stored(seq, entry, texts) for seq, entry in entries]
+
+    def read_texts(self, app_id: str, sender: str, refs: list[str]) -> dict[str, str]:
+        """The texts of TEXT items, by reference: BatchGetItem, eventually consistent first (an item
+        is written before the append that refers to it and never changes, so a read that finds it
+        finds it right); what that misses, strongly consistent. A text that is not there is an error."""
+        wanted = sorted(set(refs))
+        texts: dict[str, str] = {}
+        pk = conversation_pk(app_id, sender)
+        for consistent in (False, True):
+            missing = [ref for ref in wanted if ref not in texts]
+            for start in range(0, len(missing), BATCH_GET_MAX_KEYS):
+                keys = [{"pk": {"S": pk}, "sk": {"S": text_sk(ref)}} for ref in missing[start:start + BATCH_GET_MAX_KEYS]]
+                request = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
+                for attempt in range(10):
+                    response = self._ddb.batch_get_item(RequestItems=request)
+                    for raw in response.get("Responses", {}).get(self.table_name, []):
+                        item = _from_ddb(raw)
+                        texts[item["sk"][len(TEXT_PREFIX):]] = entry_text(item)
+                    request = response.get("UnprocessedKeys") or {}
+                    if not request:
+                        break
+                    time.sleep(min(0.05 * 2 ** attempt, 1.0))  # throttled: back off, then ask for the rest
+                else:
+                    raise RuntimeError("reading the TEXT items kept being throttled; the state machine will retry")
+        missing = [ref for ref in wanted if ref not in texts]
+        if missing:
+            raise RuntimeError(f"{len(missing)} TEXT item(s) of the batch are missing from the store")
+        return texts
 
     # ------------------------------------------------------------------ append
 
@@ -259,7 +333,14 @@ class ConversationStore:
         Returns the new sequence number, or ``duplicate=True`` when this provider message id was
         already stored for this conversation (nothing is written then).
         """
-        text = _pack_text(message.text)  # compressed once, for the size and the entry
+        text, text_item = _split_text(message)  # compressed once, for the size and the entry
+        if text_item is not None:
+            # Before the append that refers to it: a reader never finds a reference without its text.
+            # An append that fails (or a duplicate) leaves the item to its TTL.
+            self._ddb.put_item(TableName=self.table_name, Item=_to_ddb({
+                "pk": conversation_pk(app_id, message.sender), "sk": text_sk(text["r"]), **text_item,
+                "expires_at": int(self.clock()) + TEXT_RETENTION_SECONDS,
+            }))
         size = _entry_size(text | {"id": message.message_id})
         for _ in range(20):
             now = self.clock()
@@ -449,7 +530,8 @@ class ConversationStore:
                 return ClaimOutcome("previous_in_flight", state=state, due=due)
             first, last = state.claimed_seq + 1, state.seq
             if self._commit_claim(app_id, sender, state, item, first, last, claimed_by=expected_seq):
-                batch = Batch(app_id, sender, first, last, _inline_messages(state, first, last), epoch=state.epoch)
+                batch = Batch(app_id, sender, first, last, self._inline_messages(state, first, last),
+                              epoch=state.epoch)
                 return ClaimOutcome("claimed", batch=batch, state=state, due=due)
         raise RuntimeError("claim kept losing races; the state machine will retry")
 
@@ -498,8 +580,17 @@ class ConversationStore:
     def _batch_from_last(self, state: ConversationState) -> Batch:
         last = state.last_batch or {}
         first_seq, last_seq = int(last["first_seq"]), int(last["last_seq"])
-        return Batch(state.app_id, state.sender, first_seq, last_seq, _inline_messages(state, first_seq, last_seq),
-                     epoch=state.epoch)
+        return Batch(state.app_id, state.sender, first_seq, last_seq,
+                     self._inline_messages(state, first_seq, last_seq), epoch=state.epoch)
+
+    def _inline_messages(self, state: ConversationState, first_seq: int, last_seq: int) -> list[StoredMessage]:
+        """The batch's messages from the item as read, when they are all still inline (else []),
+        with the texts of their TEXT items."""
+        if first_seq <= state.inline_base or last_seq > state.inline_base + len(state.inline):
+            return []
+        start = first_seq - state.inline_base - 1
+        entries = state.inline[start:start + last_seq - first_seq + 1]
+        return self._stored_messages(state.app_id, state.sender, [(first_seq + i, e) for i, e in enumerate(entries)])
 
     def take_over_stale_batch(self, state: ConversationState, *, owner: int) -> Batch | None:
         """The undelivered batch of an execution that stopped without delivering it, once its lease
@@ -607,11 +698,11 @@ def _entry(message: InboundMessage, now: float, text: dict) -> dict:
     return entry
 
 
-def _stored(seq: int, entry: dict) -> StoredMessage:
+def _stored(seq: int, entry: dict, texts: dict[str, str]) -> StoredMessage:
     return StoredMessage(
         seq=seq,
         message_id=entry["id"],
-        text=entry_text(entry),
+        text=texts[entry["r"]] if "r" in entry else entry_text(entry),
         timestamp=int(entry["ts"]) if "ts" in entry else None,
         received_at_ms=int(entry["at"]),
     )
@@ -641,14 +732,6 @@ def _burst(seq: int, claimed_seq: int, started_ms: int | None, last_ms: int | No
         messages=seq - claimed_seq,
         bytes=pending_bytes,
     )
-
-
-def _inline_messages(state: ConversationState, first_seq: int, last_seq: int) -> list[StoredMessage]:
-    """The batch's messages from the item as read, when they are all still inline (else [])."""
-    if first_seq <= state.inline_base or last_seq > state.inline_base + len(state.inline):
-        return []
-    start = first_seq - state.inline_base - 1
-    return [_stored(first_seq + i, e) for i, e in enumerate(state.inline[start:start + last_seq - first_seq + 1])]
 
 
 def batch_owner(last_batch: dict) -> int:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from gateway.conversations import DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, _entry_size, entry_text, message_size
+import pytest
+
+from gateway.conversations import (DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, TEXT_ITEM_MIN_BYTES, _entry_size,
+                                 entry_text, message_size, text_sk)
 from gateway.models import InboundMessage
 from util import local_aws
 
@@ -229,21 +232,82 @@ def test_long_texts_are_stored_compressed_and_every_reader_gets_them_back_exact(
     import string
 
     rng = random.Random(7)
-    noise = "".join(rng.choice(string.ascii_letters + string.digits + string.punctuation) for _ in range(200))  # DEFLATE saves < a tenth
-    texts = ["oi", ORDER_QUESTION, ORDER_QUESTION.upper() + " 👍🏽", noise]
+
+    def noise(n):  # DEFLATE saves less than a tenth of it
+        return "".join(rng.choice(string.ascii_letters + string.digits + string.punctuation) for _ in range(n))
+
+    medium = ORDER_QUESTION[:300]  # compressed under TEXT_ITEM_MIN_BYTES: stays on the entry
+    texts = ["oi", medium, ORDER_QUESTION, ORDER_QUESTION.upper() + " 👍🏽", noise(200), noise(300)]
     for i, text in enumerate(texts):
         append(store, text, message_id=f"wamid.{i}")
     raw = store._get_raw(APP, PHONE)
-    # a chat line and an incompressible text as they are; the long texts compressed, and counted so
-    assert [sorted(k for k in e if k in ("t", "z")) for e in raw["msgs"]] == [["t"], ["z"], ["z"], ["t"]]
-    assert len(bytes(raw["msgs"][1]["z"])) < 0.7 * len(ORDER_QUESTION.encode())
-    assert int(raw["msgs_bytes"]) == sum(_entry_size(e) for e in raw["msgs"])
-    assert [entry_text(e) for e in raw["msgs"]] == texts
-    outcome = store.claim(APP, PHONE, 4)
+    # chat lines and short incompressible texts as they are, a medium one compressed on the entry,
+    # the long ones in TEXT items of their own (compressed when that saves a tenth), counted so
+    assert [sorted(k for k in e if k in ("t", "z", "r")) for e in raw["msgs"]] == [["t"], ["z"], ["r"], ["r"], ["t"], ["r"]]
+    assert len(bytes(raw["msgs"][1]["z"])) < TEXT_ITEM_MIN_BYTES <= len(medium.encode())
+    text_items = {item["sk"]: item for item in _items(store) if item["sk"].startswith("TEXT#")}
+    stored = [text_items[text_sk(raw["msgs"][i]["r"])] for i in (2, 3, 5)]
+    assert [sorted(k for k in item if k in ("t", "z")) for item in stored] == [["z"], ["z"], ["t"]]
+    assert len(bytes(stored[0]["z"])) < 0.7 * len(ORDER_QUESTION.encode())
+    assert int(raw["msgs_bytes"]) == sum(_entry_size(e) for e in raw["msgs"]) < 6 * 200
+    assert [entry_text(e) for e in raw["msgs"] if "r" not in e] == [texts[i] for i in (0, 1, 4)]
+    outcome = store.claim(APP, PHONE, 6)
     assert [m.text for m in outcome.batch.messages] == texts  # delivered from the claim's read
-    store.seal_through(APP, PHONE, 4)  # as a parked batch is: into a CHUNK item
+    store.seal_through(APP, PHONE, 6)  # as a parked batch is: into a CHUNK item
     assert store._get_raw(APP, PHONE).get("msgs") is None
-    assert [m.text for m in store.load_messages(APP, PHONE, 1, 4)] == texts
+    assert [m.text for m in store.load_messages(APP, PHONE, 1, 6)] == texts
+
+
+def test_a_long_text_is_written_to_its_text_item_before_the_append_that_refers_to_it(store, monkeypatch):
+    """A failed append leaves no reference without its text, and its retry (the provider's) appends once."""
+    from botocore.exceptions import ClientError
+
+    real_update = store._ddb.update_item
+    calls = []
+
+    class Ddb:
+        def __getattr__(self, name):
+            return getattr(local_ddb, name)
+
+        def put_item(self, **kwargs):
+            calls.append("PutItem")
+            return local_ddb.put_item(**kwargs)
+
+        def update_item(self, **kwargs):
+            calls.append("UpdateItem")
+            if len(calls) == 2:
+                raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem")
+            return real_update(**kwargs)
+
+    local_ddb = store._ddb
+    monkeypatch.setattr(type(store), "_ddb", property(lambda self: Ddb()))
+    try:
+        append(store, ORDER_QUESTION, message_id="wamid.long")
+    except ClientError:
+        pass
+    else:
+        raise AssertionError("the injected UpdateItem failure did not surface")
+    assert calls == ["PutItem", "UpdateItem"]  # the text first
+    assert store.get(APP, PHONE) is None  # nothing refers to it: the message was not accepted
+    assert not append(store, ORDER_QUESTION, message_id="wamid.long").duplicate  # the provider's retry
+    assert append(store, ORDER_QUESTION, message_id="wamid.long").duplicate
+    assert len([i for i in _items(store) if i["sk"].startswith("TEXT#")]) == 1  # the same item, written again
+    outcome = store.claim(APP, PHONE, 1)
+    assert [m.text for m in outcome.batch.messages] == [ORDER_QUESTION]
+
+
+def test_a_missing_text_item_fails_the_read_loudly(store):
+    append(store, ORDER_QUESTION, message_id="wamid.long")
+    (text_item,) = [i for i in _items(store) if i["sk"].startswith("TEXT#")]
+    store._ddb.delete_item(TableName=store.table_name, Key={"pk": {"S": text_item["pk"]}, "sk": {"S": text_item["sk"]}})
+    with pytest.raises(RuntimeError, match="missing"):
+        store.claim(APP, PHONE, 1)
+
+
+def _items(store) -> list[dict]:
+    from gateway.conversations import _from_ddb
+
+    return [_from_ddb(i) for i in store._ddb.scan(TableName=store.table_name)["Items"]]
 
 
 def test_a_long_burst_of_short_texts_is_sealed_every_inline_limit_messages(store):

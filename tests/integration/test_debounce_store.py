@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import string
 
-from gateway.conversations import RECENT_ARRIVALS_KEPT
+from gateway.conversations import INLINE_LIMIT_MESSAGES, RECENT_ARRIVALS_KEPT
 from gateway.debounce import ADAPTIVE_FACTOR, DebouncePolicy
 from gateway.models import InboundMessage
 
@@ -153,14 +153,15 @@ def test_the_rhythm_survives_sealing_the_burst_into_chunks(store, clock):
                             max_wait_seconds=600)
     rng = random.Random(4)  # printable noise: stored compressed to about 83 %, not to nothing
     text = "".join(rng.choice(string.ascii_letters + string.digits + string.punctuation) for _ in range(4000))
-    for i in range(40):  # 160 KB, 130 KB stored: sealed into chunks at least twice
+    n = INLINE_LIMIT_MESSAGES + 6  # 280 KB in TEXT items; the burst is sealed into a chunk at 64 messages
+    for i in range(n):
         appended, due = send(store, clock, policy, text=text, at=T0 + 3 * i)
     state = store.get(APP, PHONE)
     assert state.inline_base > 0  # sealed
     assert len(state.recent_at_ms) <= RECENT_ARRIVALS_KEPT + 20
-    assert appended.burst.started_at == T0 and appended.burst.messages == 40
-    assert appended.burst.bytes == 40 * 4000
-    assert due.at == T0 + 3 * 39 + ADAPTIVE_FACTOR * 3  # still the 3 s rhythm
+    assert appended.burst.started_at == T0 and appended.burst.messages == n
+    assert appended.burst.bytes == n * 4000
+    assert due.at == T0 + 3 * (n - 1) + ADAPTIVE_FACTOR * 3  # still the 3 s rhythm
     clock.now = due.at
-    outcome = store.claim(APP, PHONE, 40, policy=policy)
-    assert delivered_texts(store, outcome.batch) == [text] * 40
+    outcome = store.claim(APP, PHONE, n, policy=policy)
+    assert delivered_texts(store, outcome.batch) == [text] * n

@@ -260,11 +260,13 @@ class Gateway:
 
     def stored(self) -> list[tuple]:
         """(sender, message id, text, timestamp) of every stored message: by sender, then in sequence."""
-        from gateway.conversations import entry_text
+        from helpers import text_reader
 
+        items = self.items()
+        text_of = text_reader(items)
         entries = []
-        for item in sorted(self.items(), key=lambda i: i["pk"]):
-            entries += [(item["sender"], entry["id"], entry_text(entry), int(entry["ts"]) if "ts" in entry else None)
+        for item in sorted((i for i in items if i["sk"] == "META"), key=lambda i: i["pk"]):
+            entries += [(item["sender"], entry["id"], text_of(entry), int(entry["ts"]) if "ts" in entry else None)
                         for entry in item.get("msgs", [])]
         return entries
 

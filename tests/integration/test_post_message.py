@@ -7,18 +7,18 @@ import json
 import pytest
 
 from conftest import load_fixture
-from helpers import api_event, response_json, zapi_text
+from helpers import api_event, response_json, text_reader, zapi_text
 
 PHONE = "5544999999999"
 
 
 def stored_messages(world) -> list[str]:
-    from gateway.conversations import entry_text
-
+    items = world.items()
+    text_of = text_reader(items)
     texts = []
-    for item in world.items():
-        texts += [entry_text(e) for e in item.get("msgs", [])]
-        texts += [entry_text(e) for e in item.get("messages", [])]
+    for item in items:
+        texts += [text_of(e) for e in item.get("msgs", [])]
+        texts += [text_of(e) for e in item.get("messages", [])]
     return texts
 
 

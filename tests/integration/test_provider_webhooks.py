@@ -10,7 +10,7 @@ import json
 import boto3
 import pytest
 from conftest import fixture_bytes, load_fixture
-from helpers import API_DOMAIN, api_event, form_body, response_json
+from helpers import API_DOMAIN, api_event, form_body, response_json, text_reader
 
 from gateway import settings
 from gateway.providers.twilio import compute_signature
@@ -47,11 +47,11 @@ def raw_event(body: bytes | str, headers: dict | None = None, **kwargs) -> dict:
 
 
 def stored_texts(world) -> list[str]:
-    from gateway.conversations import entry_text
-
+    items = world.items()
+    text_of = text_reader(items)
     texts = []
-    for item in world.items():
-        texts += [entry_text(e) for e in item.get("msgs", [])]
+    for item in items:
+        texts += [text_of(e) for e in item.get("msgs", [])]
     return texts
 
 
