@@ -591,10 +591,11 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
         delivery["processing_s"] = delivery["delivered_at"] - started
         # On AWS the burst's timer fires at the first message's moment rounded UP to the whole
         # second (Step Functions timestamps have no fractions; moto's Wait truncates, hiding that);
-        # process_message then waits out the rest until the burst is due, and claims, loads and
-        # invokes (the time it measurably spent after the due moment here).
+        # process_message then waits out the rest until the burst is due (or its second Wait ended
+        # on the whole second after it, ``started``), and claims, loads and invokes (the time it
+        # measurably spent after that here).
         work_after_due = delivery["delivered_at"] - max(started, due)
-        aws_start = max(math.ceil(first + traffic["quiet_seconds"]), due)
+        aws_start = max(math.ceil(first + traffic["quiet_seconds"]), due, started)
         delivery["aws_delay_s"] = aws_start - last + work_after_due
         delays.append(delivery["delivered_at"] - last)
     return RunResult(workflow_type, traffic, traffic["senders"] * traffic["burst"],

@@ -141,8 +141,10 @@ def test_a_burst_over_the_payload_cap_reaches_the_app_in_consecutive_batches_eac
     assert state.seq == state.claimed_seq == state.delivered_seq == 40
 
 
-def test_a_longer_remainder_is_waited_until_the_whole_second_before_it_and_the_fraction_inline(quiet_world, monkeypatch):
-    """Wait states count whole seconds: rounding the due moment up would dispatch up to 1 s late."""
+def test_a_longer_remainder_ends_its_wait_on_a_whole_second_late_by_at_most_a_twentieth_of_the_quiet_period(
+        quiet_world, monkeypatch):
+    """Wait states count whole seconds: the second after the due moment when that is at most 5 % of
+    the quiet period late (nothing slept), else the second before it and the fraction slept inline."""
     from gateway.errors import NotDueYet
     from gateway.scheduler import wait_timestamp
 
@@ -153,11 +155,15 @@ def test_a_longer_remainder_is_waited_until_the_whole_second_before_it_and_the_f
     due = dispatcher.store.get("bot1", PHONE).burst().last_at + 60
     with pytest.raises(NotDueYet) as raised:
         run(quiet_world, 1)
-    assert str(raised.value) == wait_timestamp(math.floor(due))  # <= due: the inline wait takes the rest
+    assert str(raised.value) == wait_timestamp(due)  # < 1 s late of a 60 s quiet period: within 5 %
+    # a 10 s quiet period allows 0.5 s
+    assert dispatcher._resume_at(1000.3, 10) == 1000.0  # 0.7 s late: the second before, 0.3 s slept
+    assert dispatcher._resume_at(1000.5, 10) == 1000.5  # 0.5 s late: the second after
+    assert dispatcher._resume_at(1000.7, 10) == 1000.7
+    assert math.ceil(dispatcher._resume_at(1000.3, 2)) == 1000  # 0.1 s allowed
+    assert dispatcher._resume_at(1000.95, 2) == 1000.95
     monkeypatch.setattr(dispatcher, "settings", dataclasses.replace(dispatcher.settings, inline_wait_seconds=0.0))
-    with pytest.raises(NotDueYet) as raised:
-        run(quiet_world, 1)
-    assert str(raised.value) == wait_timestamp(due)  # no inline wait: never before the due moment
+    assert dispatcher._resume_at(1000.3, 10) == 1000.3  # no inline wait: never before the due moment
 
 
 def test_a_burst_sealed_into_chunks_is_read_window_by_window_and_delivered_whole_in_order(world, monkeypatch):

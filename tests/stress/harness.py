@@ -13,6 +13,7 @@ by tests/e2e; this harness is about volume, interleaving and faults.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import json
 import random
@@ -96,7 +97,7 @@ class Faults:
     """Makes gateway.aws clients raise at rates; thread-safe and seeded."""
 
     WRITE = {"update_item", "transact_write_items", "put_item"}
-    READ = {"get_item", "query"}
+    READ = {"get_item", "query", "batch_get_item"}
 
     def __init__(self, rates: Rates, seed: int):
         self.rates, self.random, self.lock = rates, random.Random(seed), threading.Lock()
@@ -357,6 +358,10 @@ def run(messages: int, conversations: int, senders: int, *, rates: Rates | None 
     return report, problems
 
 
+def _long_text(c: int, i: int) -> str:
+    return "".join(hashlib.sha256(f"{c}.{i}.{k}".encode()).hexdigest() for k in range(10))
+
+
 def _plan(messages: int, conversations: int, seed: int) -> list[dict]:
     rnd = random.Random(seed)
     counts = [messages // conversations] * conversations
@@ -365,7 +370,8 @@ def _plan(messages: int, conversations: int, seed: int) -> list[dict]:
     plan = []
     for c, count in enumerate(counts):
         phone = f"55{11_000_000_000 + c:011d}"
-        texts = [f"c{c} m{i} " + rnd.choice(["oi", "olá 👋", "quero saber", "do meu pedido", "x" * 40])
+        # one in six a long text (about 640 bytes of hex, stored in a TEXT item of its own)
+        texts = [f"c{c} m{i} " + rnd.choice(["oi", "olá 👋", "quero saber", "do meu pedido", "x" * 40, _long_text(c, i)])
                  for i in range(count)]
         plan.append({"phone": phone, "texts": texts})
     return plan
