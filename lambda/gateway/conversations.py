@@ -10,7 +10,9 @@ long texts, so its five writes per burst cost 1 WRU each. The invariants:
 
 * ``append`` is ONE conditional UpdateItem: it advances ``seq`` and appends the message to ``msgs``
   atomically (no read-modify-write). The message's sequence number is ``msgs_base + its index + 1``.
-  The same provider message id is refused atomically by the same write (``ids_cur``/``ids_prev``).
+  The same provider message id is refused atomically by the same write (``idh_cur``/``idh_prev``:
+  8-byte digests of the ids, so the sets that ride on every write stay small whatever the
+  provider's id length).
 * ``claim(expected_seq)`` succeeds only while ``seq == expected_seq`` (a conditional write): a
   message that arrives first makes the claim fail and lands in the next batch; a message that
   arrives after it advances ``seq`` past the claimed range. A sequence number is in exactly one
@@ -59,6 +61,10 @@ TEXT_PREFIX = "TEXT#"
 DEDUP_WINDOW_SECONDS = 24 * 3600  # provider ids are remembered for 24 to 48 hours,
 DEDUP_MAX_IDS = 256  # or for the last 256 to 512 messages of a conversation, if fewer: the set rides on every append
 DEDUP_KEY_MAX = 64
+ID_DIGEST_BYTES = 8  # a new message taken for a remembered one: ~512 / 2**64 per append
+# The remembered-id sets, (current, previous): digests in binary sets, and the provider ids as strings
+# that items written before the digests still hold (checked, and rotated out by the next two rotations).
+ID_SETS = (("idh_cur", "idh_prev"), ("ids_cur", "ids_prev"))
 SWEEP_BUCKETS = 16
 PENDING_RECHECK_SECONDS = 60  # due_at of a burst still pending when the batch before it is delivered
 # Arrival times (ms) the conversation keeps in ``recent_at`` for the adaptive debounce rule: appended
@@ -365,11 +371,12 @@ class ConversationStore:
                         " ids_rotated_at = if_not_exists(ids_rotated_at, :now_s),"
                         # The conversation's life: set when the item is created (again, after a TTL expiry).
                         " epoch = if_not_exists(epoch, :now_ms)"
-                        " ADD ids_cur :ids"
+                        " ADD idh_cur :digests"
                     ),
                     ConditionExpression=(
                         "(attribute_not_exists(msgs_bytes) OR msgs_bytes <= :room)"
                         " AND (attribute_not_exists(msgs) OR size(msgs) < :max_inline)"
+                        " AND NOT contains(idh_cur, :digest) AND NOT contains(idh_prev, :digest)"
                         " AND NOT contains(ids_cur, :id) AND NOT contains(ids_prev, :id)"
                     ),
                     ExpressionAttributeValues=_to_ddb(
@@ -391,7 +398,8 @@ class ConversationStore:
                             ":due_at": int(due_at) + 1,
                             ":bucket": f"B{int(due_at) % SWEEP_BUCKETS:02d}",
                             ":expires_at": int(now) + RETENTION_SECONDS,
-                            ":ids": {dedup_key(message.message_id)},
+                            ":digests": {id_digest(message.message_id)},
+                            ":digest": id_digest(message.message_id),
                             ":id": dedup_key(message.message_id),
                         }
                     ),
@@ -403,7 +411,7 @@ class ConversationStore:
                 if not _is_condition_failure(exc):
                     raise
                 state_item = self._get_raw(app_id, message.sender)
-                if _remembers(state_item, dedup_key(message.message_id)):
+                if _remembers(state_item, message.message_id):
                     return AppendResult(seq=int(state_item.get("seq", 0)), duplicate=True)
                 self._seal(app_id, message.sender, state_item)
                 continue
@@ -438,12 +446,13 @@ class ConversationStore:
         first = int(item.get("msgs_base", 0)) + 1
         update = "REMOVE msgs SET msgs_bytes = :zero, msgs_base = :seq, recent_at = :recent"
         values = {":zero": 0, ":seq": seq, ":recent": _recent(item)}
-        if len(item.get("ids_cur") or ()) > DEDUP_MAX_IDS:
+        if _remembered(item) > DEDUP_MAX_IDS:
             # A long burst: rotate the remembered ids here too, so the item stays small. The
-            # condition on seq guarantees ids_cur is still the set read in ``item``.
-            update = ("REMOVE msgs, ids_cur SET msgs_bytes = :zero, msgs_base = :seq, recent_at = :recent,"
-                      " ids_prev = :ids_prev")
-            values[":ids_prev"] = set(item["ids_cur"])
+            # condition on seq guarantees the sets are still the ones read in ``item``.
+            removes, sets, rotated = _rotation(item)
+            update = (f"REMOVE {', '.join(['msgs', *removes])} SET msgs_bytes = :zero, msgs_base = :seq,"
+                      f" recent_at = :recent{''.join(', ' + c for c in sets)}")
+            values.update(rotated)
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
@@ -539,7 +548,7 @@ class ConversationStore:
                       *, claimed_by: int | None = None) -> bool:
         now = self.clock()
         rotate = (int(item.get("ids_rotated_at", now)) < now - DEDUP_WINDOW_SECONDS
-                  or len(item.get("ids_cur") or ()) > DEDUP_MAX_IDS)
+                  or _remembered(item) > DEDUP_MAX_IDS)
         values = {
             ":last": last,
             ":claimed": state.claimed_seq,
@@ -553,16 +562,13 @@ class ConversationStore:
         removes = ["burst_started_at", "burst_bytes", "fire_at_ms"]
         sets = "claimed_seq = :last, last_batch = :batch, recent_at = :recent"
         if rotate:
-            # Ids older than the window move to ids_prev and drop out one rotation later. The
-            # condition on seq below guarantees ids_cur is still the set read in ``item``.
-            removes.append("ids_cur")
-            sets += ", ids_rotated_at = :now_s"
+            # Ids older than the window move to the previous set and drop out one rotation later.
+            # The condition on seq below guarantees the sets are still the ones read in ``item``.
+            rotate_removes, rotate_sets, rotated = _rotation(item)
+            removes += rotate_removes
+            sets += "".join(", " + clause for clause in [*rotate_sets, "ids_rotated_at = :now_s"])
+            values.update(rotated)
             values[":now_s"] = int(now)
-            if item.get("ids_cur"):
-                sets += ", ids_prev = :ids_prev"
-                values[":ids_prev"] = set(item["ids_cur"])
-            else:
-                removes.append("ids_prev")
         try:
             self._ddb.update_item(
                 TableName=self.table_name,
@@ -739,5 +745,32 @@ def batch_owner(last_batch: dict) -> int:
     return int(last_batch.get("claimed_by", last_batch["last_seq"]))
 
 
+def id_digest(message_id: str) -> bytes:
+    """What the remembered-id sets hold of a provider id: 8 bytes, whatever its length (a Cloud API
+    ``wamid.`` id is about 60)."""
+    return hashlib.sha256(message_id.encode()).digest()[:ID_DIGEST_BYTES]
+
+
 def _remembers(item: dict, message_id: str) -> bool:
-    return message_id in (item.get("ids_cur") or set()) or message_id in (item.get("ids_prev") or set())
+    digest, legacy = id_digest(message_id), dedup_key(message_id)
+    return any(digest in (item.get(name) or set()) for name in ID_SETS[0]) or \
+        any(legacy in (item.get(name) or set()) for name in ID_SETS[1])
+
+
+def _remembered(item: dict) -> int:
+    """How many ids the item's current sets hold (a rotation is due past DEDUP_MAX_IDS)."""
+    return sum(len(item.get(current) or ()) for current, _ in ID_SETS)
+
+
+def _rotation(item: dict) -> tuple[list[str], list[str], dict]:
+    """REMOVE names, SET clauses and values that rotate the remembered ids read in ``item``: each
+    current set becomes the previous one, and a previous set with no current one drops out."""
+    removes, sets, values = [], [], {}
+    for current, previous in ID_SETS:
+        if item.get(current):
+            removes.append(current)
+            sets.append(f"{previous} = :{previous}")
+            values[f":{previous}"] = set(item[current])
+        elif item.get(previous):
+            removes.append(previous)
+    return removes, sets, values

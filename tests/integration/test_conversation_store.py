@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from gateway.conversations import (DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, TEXT_ITEM_MIN_BYTES, _entry_size,
-                                 entry_text, message_size, text_sk)
+from gateway.conversations import (DEDUP_MAX_IDS, DEDUP_WINDOW_SECONDS, INLINE_LIMIT_BYTES, INLINE_LIMIT_MESSAGES,
+                                 TEXT_ITEM_MIN_BYTES, _entry_size, entry_text, message_size, text_sk)
 from gateway.models import InboundMessage
 from util import local_aws
 
@@ -141,6 +141,50 @@ def test_a_long_provider_id_is_remembered_by_its_hash(store):
     assert not append(store, "b", message_id="x" * 499 + "y").duplicate
 
 
+def test_remembered_ids_are_8_byte_digests_so_a_long_conversation_keeps_a_small_item(store, clock):
+    """Cloud API ids are ~60 characters: 300 of them remembered as strings made every write of the
+    conversation item cost ~18 WRU; as digests the item stays under 3 KB."""
+    from util import cost
+
+    for burst in range(100):
+        for i in range(3):
+            append(store, "ok", clock, message_id=f"wamid.HBgNNTU0NDk5OTk5OTk5ORUCABIYFjNFQjB{burst:04d}{i}RDI2QTFEMUI0RTUxAA==")
+            clock.now += 1
+        clock.now += 60
+        deliver(store, store.claim(APP, PHONE, store.get(APP, PHONE).seq))
+    raw = store._ddb.get_item(TableName=store.table_name, Key={"pk": {"S": f"CONV#{APP}#{PHONE}"}, "sk": {"S": "META"}})["Item"]
+    assert {len(digest) for name in ("idh_cur", "idh_prev") for digest in raw[name]["BS"]} == {8}
+    assert 256 < len(raw["idh_cur"]["BS"]) + len(raw["idh_prev"]["BS"]) == 300
+    assert cost.item_size(raw) < 3 * 1024
+    assert append(store, "ok", clock, message_id="wamid.HBgNNTU0NDk5OTk5OTk5ORUCABIYFjNFQjB00000RDI2QTFEMUI0RTUxAA==").duplicate
+
+
+def test_ids_remembered_as_strings_before_the_digests_are_still_refused_until_two_rotations_drop_them(store, clock):
+    # GIVEN a conversation item as the earlier format left it: ids remembered as strings
+    append(store, "a", clock, message_id="new.1")
+    deliver(store, store.claim(APP, PHONE, 1))
+    store._ddb.update_item(TableName=store.table_name, Key={"pk": {"S": f"CONV#{APP}#{PHONE}"}, "sk": {"S": "META"}},
+                           UpdateExpression="SET ids_cur = :cur, ids_prev = :prev",
+                           ExpressionAttributeValues={":cur": {"SS": ["old.2"]}, ":prev": {"SS": ["old.1"]}})
+    # THEN both legacy sets still refuse their ids, and a new id is remembered as a digest
+    assert append(store, "a", clock, message_id="old.1").duplicate
+    assert append(store, "a", clock, message_id="old.2").duplicate
+    assert not append(store, "b", clock, message_id="new.2").duplicate
+    # WHEN the window rotates twice
+    for seq in (2, 3):
+        clock.now += DEDUP_WINDOW_SECONDS + 1
+        deliver(store, store.claim(APP, PHONE, seq))
+        if seq == 2:
+            raw = store._get_raw(APP, PHONE)
+            assert ("ids_cur" not in raw, set(raw["ids_prev"])) == (True, {"old.2"})  # old.1 dropped out
+            assert append(store, "c", clock, message_id="old.2").duplicate
+            assert not append(store, "c", clock, message_id="old.1").duplicate
+    # THEN the legacy sets are gone
+    raw = store._get_raw(APP, PHONE)
+    assert not {"ids_cur", "ids_prev"} & set(raw)
+    assert append(store, "d", clock, message_id="c-new").duplicate is False
+
+
 def test_duplicate_ids_are_per_conversation(store):
     assert not append(store, "a", message_id="same").duplicate
     other = store.append(APP, msg("a", message_id="same", sender="5511888888888"), due_at=0)
@@ -158,9 +202,9 @@ def test_a_burst_far_larger_than_one_item_is_sealed_into_chunks_and_delivered_wh
     assert state.inline_base > 0  # most of it lives in chunks
     assert sum(_entry_size(e) for e in state.inline) <= INLINE_LIMIT_BYTES
     raw = store._get_raw(APP, PHONE)
-    remembered = len(raw.get("ids_cur", ())) + len(raw.get("ids_prev", ()))
-    # rotated at the seals (ids_cur past DEDUP_MAX_IDS moves to ids_prev): the item stays small
-    per_seal = INLINE_LIMIT_BYTES // message_size(msg(texts[0], message_id="wamid.0")) + 1
+    remembered = len(raw.get("idh_cur", ())) + len(raw.get("idh_prev", ()))
+    # rotated at the seals (idh_cur past DEDUP_MAX_IDS moves to idh_prev): the item stays small
+    per_seal = min(INLINE_LIMIT_MESSAGES, INLINE_LIMIT_BYTES // message_size(msg(texts[0], message_id="wamid.0")) + 1)
     assert remembered <= 2 * (DEDUP_MAX_IDS + per_seal)
     assert store.append(APP, msg(texts[-1], message_id="wamid.999"), due_at=0).duplicate  # a recent retry
     outcome = store.claim(APP, PHONE, 1000)
