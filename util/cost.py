@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -549,6 +550,7 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
             return {"ok": True}
 
         senders = [f"55119{n:08d}" for n in range(traffic["senders"])]
+        _earlier_messages(senders, traffic.get("history", 0), traffic["burst"])
         last_sent: dict[str, float] = {}
         first_sent: dict[str, float] = {}
         with la.serialize_moto_requests(), la.route_lambda_invocations({PROCESS_FUNCTION: process, BOT_FUNCTION: bot}), \
@@ -600,6 +602,29 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
         delays.append(delivery["delivered_at"] - last)
     return RunResult(workflow_type, traffic, traffic["senders"] * traffic["burst"],
                      len({d["batch_id"] for d in deliveries}), deliveries, meter, executions, log_bytes, delays)
+
+
+def cloud_message_id(sender: str, n: int) -> str:
+    """An id as long as a WhatsApp Cloud API ``wamid.`` (58 characters), unique per sender and n."""
+    return "wamid.HBgN" + hashlib.sha256(f"{sender}.{n}".encode()).hexdigest()[:48]
+
+
+def _earlier_messages(senders: list[str], messages: int, burst: int) -> None:
+    """Give each sender's conversation ``messages`` earlier messages (100-byte chat lines, Cloud API
+    ids), delivered in bursts of ``burst``, before the measured run: an established conversation, whose
+    item remembers their ids. Not metered."""
+    if not messages:
+        return
+    from gateway.conversations import ConversationStore
+    from gateway.models import InboundMessage
+
+    store = ConversationStore(TABLE)
+    for sender in senders:
+        for n in range(messages):
+            appended = store.append(APP, InboundMessage(sender=sender, text=chat_text(100, n),
+                                                        message_id=cloud_message_id(sender, n)), due_at=0)
+            if (n + 1) % burst == 0 or n + 1 == messages:
+                store.mark_delivered(store.claim(APP, sender, appended.seq).batch)
 
 
 def _execution_cost(events: list[dict]) -> dict:
@@ -785,7 +810,8 @@ def print_table(runs: dict[str, RunResult], priced: list[Priced]) -> None:
     traffic = runs["STANDARD"].traffic
     print(f"Reference traffic: {traffic['senders']} senders x bursts of {traffic['burst']} messages of "
           f"{traffic['message_bytes']} B, {traffic['gap_seconds']} s apart; quiet period {traffic['quiet_seconds']} s "
-          f"(EXPRESS waits billed at {REFERENCE['quiet_seconds']} s)")
+          f"(EXPRESS waits billed at {REFERENCE['quiet_seconds']} s)"
+          + (f"; each conversation with {traffic['history']} earlier messages (Cloud API ids)" if traffic.get("history") else ""))
     for t, r in runs.items():
         print(f"  {t}: {r.messages} messages -> {r.batches} batches, {len(r.executions)} executions")
     print()
@@ -828,12 +854,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a small run with a 1 s quiet period (per-message figures)")
     parser.add_argument("--senders", type=int, help="number of senders (default: 30, quick: 6)")
     parser.add_argument("--message-bytes", type=int, help="bytes of text per message (default: 1024; 100 is a typical chat line)")
+    parser.add_argument("--history", type=int, default=0,
+                        help="earlier messages in each conversation before the run (an established conversation; default 0)")
     args = parser.parse_args(argv)
     traffic = dict(QUICK if args.quick else REFERENCE)
     if args.senders:
         traffic["senders"] = args.senders
     if args.message_bytes:
         traffic["message_bytes"] = args.message_bytes
+    if args.history:
+        traffic["history"] = args.history
     runs, priced = measure(traffic)
     if args.json:
         print(json.dumps(as_json(runs, priced), default=lambda o: float(o) if isinstance(o, Decimal) else str(o)))
