@@ -98,7 +98,11 @@ PLATFORM_LOG_BYTES_BY_SYSTEM_LEVEL = {"DEBUG": PLATFORM_LOG_BYTES_PER_INVOCATION
                                       "INFO": PLATFORM_LOG_BYTES_PER_INVOCATION, "WARN": 0}
 EXPRESS_MEMORY_MB = 64  # the smallest billing step; the execution's state here is a few hundred bytes
 
-REFERENCE = {"senders": 30, "burst": 3, "message_bytes": 1024, "gap_seconds": 1.0, "quiet_seconds": 10}
+# Senders start 0.35 s apart (30 of them over one quiet period), as independent people do: started in
+# the same instant, their 30 executions would wake in the same second and queue for moto's one lock
+# (AWS runs them side by side), and process_message would sleep out that queue, billed.
+REFERENCE = {"senders": 30, "burst": 3, "message_bytes": 1024, "gap_seconds": 1.0, "quiet_seconds": 10,
+             "stagger_seconds": 0.35}
 QUICK = {"senders": 6, "burst": 3, "message_bytes": 1024, "gap_seconds": 0.2, "quiet_seconds": 1}
 # What the ISSUE's done-when asks of the reference traffic (USD per 1M messages).
 TARGETS = {"express_usd": 8.00, "standard_vs_seed": 0.6, "wru_per_message": 4.0}
@@ -501,7 +505,7 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
 
     log_file = Path(tempfile.mkstemp(prefix="cost-logs-")[1])
     deliveries: list[dict] = []
-    with mock_aws(config=la.MOTO_CONFIG), _stdout_to(log_file):
+    with mock_aws(config=la.MOTO_CONFIG), _stdout_to(log_file), _waits_end_at_their_timestamp():
         la.create_table(TABLE)
         process_arn = la.create_function(PROCESS_FUNCTION)
         la.create_function(BOT_FUNCTION)
@@ -604,6 +608,33 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
                      len({d["batch_id"] for d in deliveries}), deliveries, meter, executions, log_bytes, delays)
 
 
+@contextlib.contextmanager
+def _waits_end_at_their_timestamp():
+    """moto's Wait truncates the time to its timestamp to whole seconds and so ends up to 1 s early,
+    which AWS never does; process_message then sleeps out that second too, and the run would bill
+    it. For the run, a Wait ends at its timestamp (moto still validates the timestamp first)."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    original_seconds, original_interval = Timestamp._get_wait_seconds, WaitFunction._wait_interval
+
+    def exact_seconds(self, env):
+        original_seconds(self, env)  # a bad timestamp fails the execution as it does in moto
+        self.string.eval(env=env)
+        return max(0.0, (self._from_timestamp_string(timestamp=env.stack.pop()) - datetime.now()).total_seconds())
+
+    def exact_interval(self, env, wait_seconds):
+        deadline = time.time() + wait_seconds
+        while env.is_running() and time.time() < deadline:
+            env.program_state_event.wait(deadline - time.time())
+
+    Timestamp._get_wait_seconds, WaitFunction._wait_interval = exact_seconds, exact_interval
+    try:
+        yield
+    finally:
+        Timestamp._get_wait_seconds, WaitFunction._wait_interval = original_seconds, original_interval
+
+
 def cloud_message_id(sender: str, n: int) -> str:
     """An id as long as a WhatsApp Cloud API ``wamid.`` (58 characters), unique per sender and n."""
     return "wamid.HBgN" + hashlib.sha256(f"{sender}.{n}".encode()).hexdigest()[:48]
@@ -631,9 +662,9 @@ def _execution_cost(events: list[dict]) -> dict:
     """State transitions, and the duration AWS would bill an EXPRESS execution for: each Wait lasts
     until its timestamp, each task as long as the process_message invocation (added later).
 
-    moto's Wait sleeps int(seconds) and so may wake up to 1 s before its timestamp, which AWS never
-    does; process_message's inline wait (>= 1 s with either workflow type) absorbs that, so the
-    execution takes the path it would take on AWS."""
+    moto's Wait would end up to 1 s before its timestamp, which AWS never does: the run makes each
+    Wait end at its timestamp (_waits_end_at_their_timestamp), so the execution takes the path, and
+    process_message sleeps the time, it would on AWS."""
     transitions = sum(1 for e in events if e["type"].endswith("StateEntered"))
     waits: list[float] = []
     for event in events:
@@ -809,7 +840,9 @@ def as_json(runs: dict[str, RunResult], priced: list[Priced]) -> dict:
 def print_table(runs: dict[str, RunResult], priced: list[Priced]) -> None:
     traffic = runs["STANDARD"].traffic
     print(f"Reference traffic: {traffic['senders']} senders x bursts of {traffic['burst']} messages of "
-          f"{traffic['message_bytes']} B, {traffic['gap_seconds']} s apart; quiet period {traffic['quiet_seconds']} s "
+          f"{traffic['message_bytes']} B, {traffic['gap_seconds']} s apart"
+          + (f", senders starting {traffic['stagger_seconds']} s apart" if traffic.get("stagger_seconds") else "")
+          + f"; quiet period {traffic['quiet_seconds']} s "
           f"(EXPRESS waits billed at {REFERENCE['quiet_seconds']} s)"
           + (f"; each conversation with {traffic['history']} earlier messages (Cloud API ids)" if traffic.get("history") else ""))
     for t, r in runs.items():
