@@ -155,3 +155,45 @@ def test_each_function_is_priced_at_its_own_memory() -> None:
     deployed = tfvars.load()
     assert cost.lambda_memory_mb() == {"*": deployed["lambda_memory_mb"],
                                        "process_message": deployed["process_message_memory_mb"]}
+
+
+def test_the_seed_gets_the_texts_our_store_keeps_in_text_items() -> None:
+    item = {"pk": {"S": "p"}, "msgs": {"L": [{"M": {"id": {"S": "a"}, "r": {"S": "ref1"}}}]}}
+    expanded = cost.uncompressed(item, {"ref1": "the long text"})
+    assert expanded["msgs"]["L"][0]["M"] == {"id": {"S": "a"}, "t": {"S": "the long text"}}
+
+
+def test_the_meter_counts_text_items_written_and_read_and_an_established_conversation_is_built() -> None:
+    import os
+
+    from moto import mock_aws
+
+    from gateway import aws
+    from gateway.conversations import ConversationStore
+    from gateway.models import InboundMessage
+    from util import local_aws as la
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        aws.reset()
+        la.create_table(cost.TABLE)
+        meter = cost.Meter(la.table_schema())
+        store = ConversationStore(cost.TABLE)
+        text = cost.chat_text(1024, 1)
+        with meter.installed(), meter.function("post_message"):
+            store.append(cost.APP, InboundMessage(sender="5511", text=text, message_id="m1"), due_at=0)
+        with meter.installed(), meter.function("process_message"):
+            batch = store.claim(cost.APP, "5511", 1).batch
+        assert [m.text for m in batch.messages] == [text]
+        assert list(meter.texts.values()) == [text]  # the seed is priced with it
+        assert meter.calls[("process_message", "dynamodb", "BatchGetItem")] == 1
+        # the claim's strongly consistent GetItem (1) and the text item, read eventually consistently (0.5)
+        assert meter.rru["process_message"] == 1.5
+        assert meter.wru["post_message"] >= 2  # the text item and the append
+
+        cost._earlier_messages(["5522"], 7, 3)
+        state = store.get(cost.APP, "5522")
+        assert (state.seq, state.delivered_seq) == (7, 7)
+        raw = store._get_raw(cost.APP, "5522")
+        assert len(raw["idh_cur"]) == 7
+    aws.reset()
