@@ -1,6 +1,7 @@
 """ConversationStore against a simple model, on moto: any interleaving of append (new ids and
 retried ones), claim (with current and stale sequence numbers), delivery, crash-and-retry, takeover
-of an abandoned batch and seal pressure (texts large enough to spill into CHUNK items) keeps the
+of an abandoned batch and seal pressure (an inline limit a few entries long, so runs of pending
+messages spill into CHUNK items; long texts in TEXT items, medium ones on their entries) keeps the
 invariants:
 
 * sequence numbers are 1, 2, 3, ... with no gap and no repeat; a retried provider id is never stored again;
@@ -39,17 +40,29 @@ SENDERS = ("5544999990001", "5544999990002")
 QUIET_SECONDS = 2
 LEASE_SECONDS = 60
 START = 1_700_000_000
-# Seal pressure at a smaller scale: the inline limit is lowered from 64 KiB to 2 KiB for these runs
-# (moto moves 64 KiB items slowly), so two "big" texts fill it and a third makes the store seal.
-INLINE_LIMIT_FOR_TESTS = 2048
+# Seal pressure at a smaller scale: the inline limit is lowered from 64 KiB to 400 bytes for these runs
+# (moto moves 64 KiB items slowly). A "big" text is stored in a TEXT item, its entry a ~110-byte
+# reference: three fit, a fourth makes the store seal. A "medium" one stays on its entry (~290 bytes
+# with its id): a second makes the store seal.
+INLINE_LIMIT_FOR_TESTS = 400
 BIG_TEXT_BYTES = 900
-assert 2 * BIG_TEXT_BYTES < INLINE_LIMIT_FOR_TESTS < 3 * BIG_TEXT_BYTES
+MEDIUM_TEXT_BYTES = 200
 
 
 def _noise(seed: int, length: int) -> str:
     """Printable ASCII that DEFLATE barely shrinks (stored at ~80 %): two big texts fit inline, three do not."""
     rng = random.Random(seed)
     return "".join(rng.choice(string.ascii_letters + string.digits + string.punctuation) for _ in range(length))
+
+
+def _entry_size(size: str) -> int:
+    length = {"big": BIG_TEXT_BYTES, "medium": MEDIUM_TEXT_BYTES}[size]
+    return conversations.message_size(InboundMessage(SENDERS[0], "100:" + _noise(100, length), "id-100"))
+
+
+assert "r" in conversations._split_text(InboundMessage(SENDERS[0], "1:" + _noise(1, BIG_TEXT_BYTES), "id-1"))[0]
+assert 3 * _entry_size("big") <= INLINE_LIMIT_FOR_TESTS < 4 * _entry_size("big")
+assert _entry_size("medium") <= INLINE_LIMIT_FOR_TESTS < 2 * _entry_size("medium")
 
 
 class Clock:
@@ -100,7 +113,7 @@ class StoreMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ rules
 
     @rule(sender=st.sampled_from(SENDERS), retry=st.sampled_from([None, None, "oldest", "own", "any"]),
-          pick=st.integers(0, 10**6), size=st.sampled_from(["small", "small", "big", "big", "long-id"]))
+          pick=st.integers(0, 10**6), size=st.sampled_from(["small", "small", "medium", "big", "big", "long-id"]))
     def append(self, sender, retry, pick, size):
         """A webhook: a new provider id, or a retried one (this sender's first, another of its own, or
         any id, maybe the other sender's, which is no duplicate here)."""
@@ -116,7 +129,8 @@ class StoreMachine(RuleBasedStateMachine):
             # Ids longer than 64 characters are remembered by their hash.
             message_id = f"{'L' * 70 if size == 'long-id' else 'id'}-{number}"
             self.used_ids.append(message_id)
-        text = f"{number}:" + (_noise(number, BIG_TEXT_BYTES) if size == "big" else "hello")
+        length = {"big": BIG_TEXT_BYTES, "medium": MEDIUM_TEXT_BYTES}.get(size)
+        text = f"{number}:" + (_noise(number, length) if length else "hello")
         due_at = self.clock() + QUIET_SECONDS
         result = self.store.append(APP, InboundMessage(sender, text, message_id, timestamp=START), due_at=due_at)
         if message_id in model.ids:
