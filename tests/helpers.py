@@ -96,4 +96,4 @@ def text_reader(items: list[dict]):
     from gateway.conversations import TEXT_PREFIX, entry_text
 
     texts = {i["sk"][len(TEXT_PREFIX):]: entry_text(i) for i in items if i["sk"].startswith(TEXT_PREFIX)}
-    return lambda entry: texts[entry["r"]] if "r" in entry else entry_text(entry)
+    return lambda entry: entry_text(entry, texts)

@@ -596,7 +596,7 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
         started = delivery["dispatch_started_at"] or due
         delivery["processing_s"] = delivery["delivered_at"] - started
         # On AWS the burst's timer fires at the first message's moment rounded UP to the whole
-        # second (Step Functions timestamps have no fractions; moto's Wait truncates, hiding that);
+        # second (Step Functions timestamps have no fractions; the run's Waits end at it too);
         # process_message then waits out the rest until the burst is due (or its second Wait ended
         # on the whole second after it, ``started``), and claims, loads and invokes (the time it
         # measurably spent after that here).

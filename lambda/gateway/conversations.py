@@ -150,12 +150,14 @@ def _pack_text(text: str) -> dict:
     return {"t": text}
 
 
-def entry_text(entry: dict) -> str:
+def entry_text(entry: dict, texts: dict[str, str] | None = None) -> str:
     """The text of a stored entry (inline ``msgs`` or a CHUNK's ``messages``) or TEXT item,
-    compressed or not; an entry that refers to a TEXT item (``r``) is read with
-    ``ConversationStore.read_texts``."""
+    compressed or not; an entry that refers to a TEXT item (``r``) takes it from ``texts`` (ref ->
+    text, as ``ConversationStore.read_texts`` returns them)."""
     if "r" in entry:
-        raise ValueError("the entry's text is in a TEXT item: ConversationStore.read_texts reads it")
+        if texts is None:
+            raise ValueError("the entry's text is in a TEXT item: ConversationStore.read_texts reads it")
+        return texts[entry["r"]]
     if "z" in entry:
         return zlib.decompress(bytes(entry["z"]), -15).decode()
     return entry["t"]
@@ -708,7 +710,7 @@ def _stored(seq: int, entry: dict, texts: dict[str, str]) -> StoredMessage:
     return StoredMessage(
         seq=seq,
         message_id=entry["id"],
-        text=texts[entry["r"]] if "r" in entry else entry_text(entry),
+        text=entry_text(entry, texts),
         timestamp=int(entry["ts"]) if "ts" in entry else None,
         received_at_ms=int(entry["at"]),
     )

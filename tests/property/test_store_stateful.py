@@ -350,7 +350,7 @@ class StoreMachine(RuleBasedStateMachine):
             assert chunk["sk"] == chunk_sk(int(chunk["first_seq"]))
             first = int(chunk["first_seq"])
             texts = self.store.read_texts(APP, sender, [e["r"] for e in chunk["messages"] if "r" in e])
-            assert [(e["id"], texts[e["r"]] if "r" in e else entry_text(e)) for e in chunk["messages"]] == self.model[sender].messages[first - 1:first - 1 + len(chunk["messages"])]
+            assert [(e["id"], entry_text(e, texts)) for e in chunk["messages"]] == self.model[sender].messages[first - 1:first - 1 + len(chunk["messages"])]
             seqs += range(first, first + len(chunk["messages"]))
             assert seqs[-1] == int(chunk["last_seq"])
         assert seqs == sorted(set(seqs)), "a message was copied into two chunks"
