@@ -38,7 +38,7 @@ from botocore.exceptions import ClientError
 
 from . import aws
 from .debounce import RHYTHM_WINDOW, Burst, DebouncePolicy, Due
-from .models import AppendResult, Batch, InboundMessage, StoredMessage
+from .models import AppendResult, Author, Batch, InboundMessage, StoredMessage
 
 META = "META"
 CHUNK_PREFIX = "CHUNK#"
@@ -76,6 +76,11 @@ RETENTION_SECONDS = 30 * 24 * 3600  # chunks and idle conversations expire (TTL)
 # written still finds them for as long as the chunk lives.
 TEXT_RETENTION_SECONDS = RETENTION_SECONDS + 24 * 3600
 BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit per BatchGetItem
+# A stored entry (in ``msgs`` or a CHUNK's ``messages``): ``id``, the text (``t``, ``z`` or ``r``),
+# ``at`` (arrival, ms), ``ts`` (the provider's timestamp, when it sends one), ``k`` (the kind, absent
+# for "text"), and for a group message its author's id (``a``) and display name (``n``), each absent
+# when unknown. A text message in a private chat has none of the last three: it costs no byte more.
+AUTHOR_KEYS = ("a", "n")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -107,13 +112,15 @@ def text_sk(ref: str) -> str:
 
 def message_size(message: InboundMessage) -> int:
     """What storing ``message`` adds to ``msgs_bytes``: its stored text (compressed or not) or the
-    reference to its TEXT item, its id and an allowance for the entry's other attributes."""
-    return _entry_size(_split_text(message)[0] | {"id": message.message_id})
+    reference to its TEXT item, its id, its author's id and name (a group message's) and an
+    allowance for the entry's other attributes."""
+    return _entry_size(_split_text(message)[0] | {"id": message.message_id} | _about(message))
 
 
 def _entry_size(entry: dict) -> int:
     """message_size of a stored entry: what its append added to ``msgs_bytes``."""
-    return _stored_length(entry) + len(entry["id"].encode()) + MESSAGE_OVERHEAD_BYTES
+    return (_stored_length(entry) + len(entry["id"].encode()) + MESSAGE_OVERHEAD_BYTES
+            + sum(len(entry[key].encode()) for key in AUTHOR_KEYS if key in entry))
 
 
 def _stored_length(entry: dict) -> int:
@@ -349,7 +356,7 @@ class ConversationStore:
                 "pk": conversation_pk(app_id, message.sender), "sk": text_sk(text["r"]), **text_item,
                 "expires_at": int(self.clock()) + TEXT_RETENTION_SECONDS,
             }))
-        size = _entry_size(text | {"id": message.message_id})
+        size = _entry_size(text | {"id": message.message_id} | _about(message))
         for _ in range(20):
             now = self.clock()
             try:
@@ -701,18 +708,31 @@ def _entry(message: InboundMessage, now: float, text: dict) -> dict:
     entry = {"id": message.message_id, **text, "at": int(now * 1000)}
     if message.timestamp is not None:
         entry["ts"] = int(message.timestamp)
-    if message.kind != "text":
-        entry["k"] = message.kind
-    return entry
+    return entry | _about(message)
+
+
+def _about(message: InboundMessage) -> dict:
+    """The entry's optional attributes: ``k`` (the kind, unless "text"), ``a`` and ``n`` (the author's
+    id and name, when known). None of them for a text message in a private chat."""
+    about = {} if message.kind == "text" else {"k": message.kind}
+    if message.author is not None:
+        about |= {key: value for key, value in zip(AUTHOR_KEYS, (message.author.id, message.author.name))
+                  if value is not None}
+    return about
 
 
 def _stored(seq: int, entry: dict, texts: dict[str, str]) -> StoredMessage:
+    """The message of a stored entry. An entry without ``k``, ``a`` or ``n`` (a text message, a
+    private chat's, or one stored before these were kept) is a text with no author."""
+    author_id, author_name = (entry.get(key) for key in AUTHOR_KEYS)
     return StoredMessage(
         seq=seq,
         message_id=entry["id"],
         text=entry_text(entry, texts),
         timestamp=int(entry["ts"]) if "ts" in entry else None,
         received_at_ms=int(entry["at"]),
+        kind=entry.get("k") or "text",
+        author=Author(author_id, author_name) if author_id is not None or author_name is not None else None,
     )
 
 

@@ -36,6 +36,18 @@ def conversation_id(app_id: str, sender: str) -> str:
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who wrote a message in a group chat, as far as the provider says: the participant's id
+    and display name, either of which may be unknown (None), not both."""
+
+    id: str | None = None
+    name: str | None = None
+
+    def as_payload(self) -> dict:
+        return {k: v for k, v in (("id", self.id), ("name", self.name)) if v is not None}
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """One message a sender typed, normalised from any provider's webhook."""
 
@@ -44,6 +56,7 @@ class InboundMessage:
     message_id: str
     timestamp: int | None = None  # provider's epoch seconds, when it sends one
     kind: str = "text"  # "text", or the media type of a placeholder ("image", "audio", ...)
+    author: Author | None = None  # in a group chat (the conversation is the group): who wrote it
 
 
 @dataclass(frozen=True)
@@ -70,9 +83,16 @@ class StoredMessage:
     text: str
     timestamp: int | None
     received_at_ms: int
+    kind: str = "text"
+    author: Author | None = None
 
     def as_payload(self) -> dict:
-        return {"id": self.message_id, "text": self.text, "timestamp": self.timestamp}
+        """The message's item in the batch's ``messages`` (lambda/gateway/schemas/batch.schema.json):
+        ``kind`` always, ``author`` only when the provider named one."""
+        payload = {"id": self.message_id, "text": self.text, "timestamp": self.timestamp, "kind": self.kind}
+        if self.author is not None:
+            payload["author"] = self.author.as_payload()
+        return payload
 
 
 @dataclass(frozen=True)
@@ -149,7 +169,7 @@ class Batch:
         return len(encode_payload(dataclasses.replace(self, messages=[]).payload()))
 
     def payload(self) -> dict:
-        """What the per-app processing Lambda receives."""
+        """What the per-app processing Lambda receives: lambda/gateway/schemas/batch.schema.json."""
         return {
             "app_id": self.app_id,
             "phone_number": self.sender,

@@ -18,7 +18,7 @@ def test_batch_payload_joins_texts_in_order_and_lists_each_message():
     payload = _batch(1, 3).payload()
     assert payload["message"] == "text 1\ntext 2\ntext 3"
     assert [m["id"] for m in payload["messages"]] == ["id1", "id2", "id3"]
-    assert payload["messages"][0] == {"id": "id1", "text": "text 1", "timestamp": 1700000001}
+    assert payload["messages"][0] == {"id": "id1", "text": "text 1", "timestamp": 1700000001, "kind": "text"}
     assert payload["app_id"] == "bot1" and payload["phone_number"] == "5544999999999"
 
 

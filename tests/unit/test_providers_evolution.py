@@ -9,7 +9,7 @@ from conftest import fixture_bytes, load_fixture
 from helpers import provider_request
 
 from gateway.errors import Forbidden, Unauthorized, UnprocessablePayload
-from gateway.models import Ignored, InboundMessage
+from gateway.models import Author, Ignored, InboundMessage
 from gateway.providers import get_provider
 
 PROVIDER = get_provider("evolution")
@@ -30,7 +30,7 @@ def normalize(body):
         # a group's conversation is the group JID, which is also where sendText answers
         ("messages_upsert_group_participant.json",
          InboundMessage("120363025246125486@g.us", "Bom dia, grupo!", "B2C3D4E5F60718293A4B5C6D7E8F90A1",
-                        1761057700, "text")),
+                        1761057700, "text", Author("5511900000002", "João"))),
     ],
 )
 def test_messages_are_normalised(name, expected):

@@ -7,7 +7,7 @@ from conftest import fixture_bytes, load_fixture
 from helpers import provider_request
 
 from gateway.errors import Forbidden, Unauthorized
-from gateway.models import Ignored, InboundMessage
+from gateway.models import Author, Ignored, InboundMessage
 from gateway.providers import get_provider
 
 PROVIDER = get_provider("telegram")
@@ -31,7 +31,8 @@ def photo_update(**changes) -> dict:
         ("private_text_link_preview.json", InboundMessage("218485655", "hello there", "6557", 1569518342, "text")),
         # a group conversation is the chat; the reply goes to the chat
         ("supergroup_command_reply.json",
-         InboundMessage("-1001293752024", "/report", "134546", 1721592580, "text")),
+         InboundMessage("-1001293752024", "/report", "134546", 1721592580, "text",
+                        Author("5964236329", "the Cable Guy"))),
         ("voice.json",
          InboundMessage("1111111", "[audio] AwADBAADbXXXXXXXXXXXGBdhD2l6_XX", "1365", 1441645532, "audio")),
     ],
@@ -58,7 +59,8 @@ def test_edits_and_service_messages_are_ignored(name):
 def test_an_anonymous_group_admin_is_a_person_and_the_group_is_the_conversation():
     """`from` is @GroupAnonymousBot (is_bot) with `sender_chat`: the message was refused as a bot's."""
     assert normalize(fixture_bytes("telegram", "supergroup_anonymous_admin.json")) == [
-        InboundMessage("-1001293752024", "Reminder: meeting at 10", "4501", 1721592600, "text")]
+        InboundMessage("-1001293752024", "Reminder: meeting at 10", "4501", 1721592600, "text",
+                       Author("-1001293752024", "Example supergroup"))]
 
 
 def test_a_user_posting_as_a_channel_is_accepted_but_a_bot_without_sender_chat_is_not():

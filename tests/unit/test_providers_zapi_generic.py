@@ -9,7 +9,7 @@ from conftest import fixture_bytes, load_fixture
 from helpers import provider_request
 
 from gateway.errors import BadRequest, Forbidden, Unauthorized, UnprocessablePayload
-from gateway.models import Ignored, InboundMessage
+from gateway.models import Author, Ignored, InboundMessage
 from gateway.providers import get_provider
 
 ZAPI = get_provider("zapi")
@@ -22,7 +22,8 @@ ZAPI_ID = "A20DA9C0183A2D35A260F53F5D2B9244"
     [
         ("text.json", InboundMessage("5544999999999", "test", ZAPI_ID, 1632228638, "text")),
         ("group_event.json",
-         InboundMessage("120363019502650977-group", "[event] Event name", ZAPI_ID, 1632228638, "event")),
+         InboundMessage("120363019502650977-group", "[event] Event name", ZAPI_ID, 1632228638, "event",
+                        Author(None, "name"))),  # participantPhone/Lid null: the senderName only
         # callbacks with no `text`: each becomes "[type] detail" (they were 422, and Z-API does not retry)
         ("location.json", InboundMessage("5544999999999", "[location] -100.0,-100.0", ZAPI_ID, 1632228970, "location")),
         ("contact.json", InboundMessage("5544999999999", "[contact] Cesar Baleco", ZAPI_ID, 1632228925, "contact")),

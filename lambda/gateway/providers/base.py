@@ -9,7 +9,7 @@ from typing import Any, Mapping, Protocol
 from urllib.parse import parse_qsl
 
 from ..errors import BadRequest, Forbidden, Unauthorized, UnprocessablePayload
-from ..models import Ignored, InboundMessage
+from ..models import Author, Ignored, InboundMessage
 
 # The header (or, where the provider cannot send headers, the query parameter) that carries the
 # per-app shared secret of providers that do not sign their webhooks (Z-API, Evolution API, generic).
@@ -169,3 +169,37 @@ def optional_int(value: Any) -> int | None:
     if isinstance(value, int) and 0 <= value < MAX_EPOCH:
         return value
     return None
+
+
+# An author's id or name longer than this is no id or name we keep (an id is dropped, a name cut):
+# they ride on the message's stored entry. WhatsApp push names are at most 25 characters; Telegram's
+# first and last names 64 each.
+MAX_AUTHOR_ID_CHARS = 128
+MAX_AUTHOR_NAME_CHARS = 128
+
+
+def author(author_id: Any = None, name: Any = None) -> Author | None:
+    """A group message's author, or None when the provider names neither an id nor a name. An id
+    may be a number (Telegram's); a value that is empty, too long (an id), not a string or number,
+    or not encodable as UTF-8 (a lone surrogate) is left out: the author is an extra, never a reason
+    to refuse the message."""
+    if isinstance(author_id, int) and not isinstance(author_id, bool):
+        author_id = str(author_id)
+    author_id = _label(author_id)
+    if author_id is not None and len(author_id) > MAX_AUTHOR_ID_CHARS:
+        author_id = None
+    name = _label(name)
+    if name is not None:
+        name = name[:MAX_AUTHOR_NAME_CHARS].rstrip()
+    return Author(author_id, name) if author_id is not None or name is not None else None
+
+
+def _label(value: Any) -> str | None:
+    value = non_empty_str(value)
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value.strip()

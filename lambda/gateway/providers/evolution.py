@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..errors import UnprocessablePayload
-from ..models import Ignored, InboundMessage
-from .base import WebhookRequest, check_shared_secret, non_empty_str, optional_int, placeholder
+from ..models import Author, Ignored, InboundMessage
+from .base import WebhookRequest, author, check_shared_secret, non_empty_str, optional_int, placeholder
 
 PRIVATE_SUFFIX = "@s.whatsapp.net"
+GROUP_SUFFIX = "@g.us"
 # Baileys message keys -> our kind. documentWithCaptionMessage nests a documentMessage.
 MEDIA_KINDS = {
     "imageMessage": "image",
@@ -92,7 +93,20 @@ def _message(data: Any) -> InboundMessage | Ignored:
     # which is what sendText needs to answer there.
     sender = remote[: -len(PRIVATE_SUFFIX)] if remote.endswith(PRIVATE_SUFFIX) else remote
     return InboundMessage(sender=sender, text=text, message_id=message_id,
-                          timestamp=_timestamp(data.get("messageTimestamp")), kind=kind)
+                          timestamp=_timestamp(data.get("messageTimestamp")), kind=kind,
+                          author=_group_author(remote, key, data))
+
+
+def _group_author(remote: str, key: dict, data: dict) -> Author | None:
+    """In a group (``remoteJid`` …@g.us): the participant who wrote (``key.participant``, a phone
+    number without ``@s.whatsapp.net`` as a private chat's is, a LID as its full JID) and ``pushName``.
+    None in a private chat."""
+    if not remote.endswith(GROUP_SUFFIX):
+        return None
+    participant = non_empty_str(key.get("participant"))
+    if participant is not None and participant.endswith(PRIVATE_SUFFIX):
+        participant = participant[: -len(PRIVATE_SUFFIX)]
+    return author(participant, data.get("pushName"))
 
 
 def _content_type(content: dict) -> str | None:

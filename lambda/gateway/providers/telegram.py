@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..errors import Forbidden, Unauthorized, UnprocessablePayload
-from ..models import Ignored, InboundMessage
-from .base import WebhookRequest, non_empty_str, optional_int, placeholder, require_secret, secret_equals
+from ..models import Author, Ignored, InboundMessage
+from .base import WebhookRequest, author, non_empty_str, optional_int, placeholder, require_secret, secret_equals
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 # Media a message may carry instead of text, in the order they are looked for; the reference is the
 # file_id the bot can download with getFile.
 MEDIA_KINDS = ("photo", "video", "animation", "voice", "audio", "video_note", "document", "sticker")
 KIND_NAMES = {"photo": "image", "animation": "video", "video_note": "video", "voice": "audio"}
+GROUP_CHAT_TYPES = ("group", "supergroup")
 
 
 class TelegramProvider:
@@ -50,7 +51,21 @@ class TelegramProvider:
         text, kind = found
         # The conversation is the chat (a private chat's id is the user's id); the reply goes there too.
         return [InboundMessage(sender=str(chat_id), text=text, message_id=str(message_id),
-                               timestamp=optional_int(message.get("date")), kind=kind)]
+                               timestamp=optional_int(message.get("date")), kind=kind,
+                               author=_group_author(message, chat, sender))]
+
+
+def _group_author(message: dict, chat: dict, sender: dict) -> Author | None:
+    """In a group or supergroup: who wrote, by ``from`` (its id; first and last name, else the
+    username), or by ``sender_chat`` (its id and title) for an anonymous admin or a user posting as a
+    channel. None in a private chat."""
+    if chat.get("type") not in GROUP_CHAT_TYPES:
+        return None
+    on_behalf_of = message.get("sender_chat")
+    if isinstance(on_behalf_of, dict):
+        return author(on_behalf_of.get("id"), on_behalf_of.get("title") or on_behalf_of.get("username"))
+    names = [n.strip() for n in (sender.get("first_name"), sender.get("last_name")) if non_empty_str(n)]
+    return author(sender.get("id"), " ".join(names) or sender.get("username"))
 
 
 def _text_of(message: dict) -> tuple[str, str] | None:

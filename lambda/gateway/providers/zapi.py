@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..errors import UnprocessablePayload
-from ..models import Ignored, InboundMessage
-from .base import WebhookRequest, check_shared_secret, non_empty_str, optional_int, placeholder, require_str
+from ..models import Author, Ignored, InboundMessage
+from .base import (WebhookRequest, author, check_shared_secret, non_empty_str, optional_int, placeholder,
+                   require_str)
 
 # Media: the caption is the text, else "[kind] <kind>Url".
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
@@ -71,8 +72,17 @@ class ZApiProvider:
                 message_id=message_id,
                 timestamp=momment // 1000 if momment else None,
                 kind=media or "text",
+                author=_group_author(body, sender),
             )
         ]
+
+
+def _group_author(body: dict, chat: str) -> Author | None:
+    """In a group (``isGroup``, ``phone`` "<id>-group"): the participant who wrote, by
+    ``participantPhone`` (else ``participantLid``), and ``senderName``. None in a private chat."""
+    if body.get("isGroup") is not True and not chat.endswith("-group"):
+        return None
+    return author(non_empty_str(body.get("participantPhone")) or body.get("participantLid"), body.get("senderName"))
 
 
 def _text_of(body: dict) -> tuple[str | None, str | None]:
