@@ -23,16 +23,38 @@ from is priced from its call pattern (per message: GetItem, StopExecution, Updat
 StartExecution, UpdateItem; per burst: GetItem, Invoke, DeleteItem; one Standard execution per
 message), with item sizes and compute time taken from this run.
 
-    python util/cost.py            # the table (make cost)
-    python util/cost.py --json     # one JSON object
+Then the monthly bill at the operator's traffic (util/cost_bill.py, docs/cost.md): fixed items
+counted from the Terraform and the code (dashboard, alarms, custom metrics, the alarm topic's KMS key,
+the sweeper, the send queue's polling), per-message items from the run's measured units (as measured
+when the traffic has the run's shape, else computed from its per-invocation units), the bot's time
+and the replies (SQS, send_message_api) from the operator's inputs, X-Ray and access logs when on;
+and the list of what is not counted, with why. The sweeper and send_message_api are measured on
+moto too (a few invocations each).
+
+Then the bot's time, sync or async (cost_bill.bot_time): at each ``--bot-seconds`` duration the bill's
+per-1M and monthly totals of STANDARD and EXPRESS with a sync bot (process_message waits for it,
+billed at its memory; an EXPRESS execution stays alive meanwhile) and with an async one (an Event
+invoke: only the bot's own duration), and the original design's pattern, whose process_message
+invoked its bot asynchronously (InvocationType Event). Arithmetic on the one measured run: the run
+invokes its bot synchronously and the bot answers at once, so process_message's measured work (the
+Invoke's round trip included) is what either mode costs besides the wait.
+
+    python util/cost.py            # the per-1M table and the monthly bill (make cost)
+    python util/cost.py --json     # one JSON object (the bill under "monthly_bill")
     python util/cost.py --quick    # a small, time-scaled run (tests)
+    python util/cost.py --messages-per-month 2000000 --messages-per-burst 3 --gap-seconds 2 \
+        --bot-seconds 5 --bot-memory-mb 512 --replies-per-burst 1 [--tracing] [--no-dashboard] \
+        [--no-alarms] [--alarm-email] [--access-logs]
+    python util/cost.py --bot-seconds 0,5,20   # the bot-time table at 0, 5 and 20 s (the bill at 0 s)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -53,31 +75,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
 
 # --------------------------------------------------------------------------- prices (ONE table)
 
-
-@dataclass(frozen=True)
-class Price:
-    usd: float  # USD per unit
-    count: str  # the per-message count it multiplies (Priced.counts)
-    line: str  # the bill line it is added to
-    per: float = 1.0  # the count is in units of 1/per (log bytes, priced per GB)
-
-
-# Published list prices, us-east-1, USD (checked 2026; DynamoDB on-demand after the November 2024
-# price cut). Free tiers are ignored. A run is billed a line when it has the count (a STANDARD run
-# has transitions, an EXPRESS run executions and their duration); the order is the bill's.
-PRICES = {
-    "api_gateway_http_per_request": Price(1.00 / 1e6, "api_requests", "API Gateway (HTTP API)"),  # first 300 M/month
-    "lambda_per_request": Price(0.20 / 1e6, "lambda_invocations", "Lambda requests"),
-    "lambda_per_gb_second": Price(0.0000166667, "lambda_gb_seconds", "Lambda duration"),  # x86
-    "dynamodb_per_wru": Price(0.625 / 1e6, "wru", "DynamoDB writes"),  # on-demand write request unit
-    "dynamodb_per_rru": Price(0.125 / 1e6, "rru", "DynamoDB reads"),  # on-demand read request unit
-    "cloudwatch_logs_per_gb": Price(0.50, "log_bytes", "CloudWatch Logs", per=1e9),  # ingestion, standard class
-    "sqs_per_request": Price(0.40 / 1e6, "sqs_requests", "SQS requests"),  # standard queue, per 64 KB chunk
-    "sfn_standard_per_transition": Price(0.025 / 1000, "transitions", "Step Functions transitions"),
-    "sfn_express_per_request": Price(1.00 / 1e6, "express_executions", "Step Functions requests"),
-    # first 1,000 h; billed in 100 ms and 64 MB steps
-    "sfn_express_per_gb_second": Price(0.00001667, "express_gb_seconds", "Step Functions duration"),
-}
+# Published list prices, us-east-1, USD, in util/cost_prices.py: the per-1M table below and the
+# monthly bill (util/cost_bill.py) both price from it. Free tiers are ignored.
+from util import cost_bill, cost_inventory  # noqa: E402 - after the sys.path line above
+from util.cost_prices import PRICES, Price  # noqa: E402,F401 - Price: part of this module's interface
 
 # Assumptions, all in one place. Latencies are typical in-region round trips; they turn the
 # in-process moto calls into billed Lambda time.
@@ -85,7 +86,7 @@ ASSUMED_CALL_LATENCY_MS = {
     ("dynamodb", "TransactWriteItems"): 15.0,
     "dynamodb": 6.0,
     "stepfunctions": 25.0,
-    "lambda": 25.0,  # synchronous Invoke overhead; the app's own run time is not the gateway's cost
+    "lambda": 25.0,  # an Invoke's round trip (sync or async); the bot's run time is the bill's (bot_time)
     "ssm": 15.0,
     "sqs": 10.0,
 }
@@ -96,7 +97,10 @@ PLATFORM_LOG_BYTES_PER_INVOCATION = 350  # START, END and REPORT lines of the La
 # original design logs them as text (350 bytes per invocation).
 PLATFORM_LOG_BYTES_BY_SYSTEM_LEVEL = {"DEBUG": PLATFORM_LOG_BYTES_PER_INVOCATION,
                                       "INFO": PLATFORM_LOG_BYTES_PER_INVOCATION, "WARN": 0}
-EXPRESS_MEMORY_MB = 64  # the smallest billing step; the execution's state here is a few hundred bytes
+EXPRESS_MEMORY_MB = cost_bill.EXPRESS_MEMORY_MB  # the smallest billing step; the execution's state is a few hundred bytes
+# How the original design's process_message invoked its bot: Lambda invoke with InvocationType "Event",
+# then it deleted the item and returned. Its process Lambda is not billed for the bot's time.
+ORIGINAL_BOT_INVOCATION = "async"
 
 # Senders start 0.35 s apart (30 of them over one quiet period), as independent people do: started in
 # the same instant, their 30 executions would wake in the same second and queue for moto's one lock
@@ -104,6 +108,8 @@ EXPRESS_MEMORY_MB = 64  # the smallest billing step; the execution's state here 
 REFERENCE = {"senders": 30, "burst": 3, "message_bytes": 1024, "gap_seconds": 1.0, "quiet_seconds": 10,
              "stagger_seconds": 0.35}
 QUICK = {"senders": 6, "burst": 3, "message_bytes": 1024, "gap_seconds": 0.2, "quiet_seconds": 1}
+# process_message's inline wait in the run: main.tf's local.inline_wait_seconds default for each workflow type
+RUN_INLINE_WAIT_SECONDS = {"STANDARD": 15, "EXPRESS": 1}
 # What the ISSUE's done-when asks of the reference traffic (USD per 1M messages).
 TARGETS = {"express_usd": 8.00, "standard_vs_seed": 0.6, "wru_per_message": 4.0}
 
@@ -240,6 +246,9 @@ class Invocation:
     aws_ms: float = 0.0
     slept_ms: float = 0.0  # process_message waiting out a burst's last seconds (billed, not compute)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    wru: float = 0.0  # DynamoDB units of this invocation's calls (the Meter's counters by function hold them too)
+    rru: float = 0.0
+    log_bytes: int = 0  # what it printed (JSON log lines, EMF lines), through the run's log tap
 
     def own_ms(self) -> float:
         """Own compute: wall time minus the time inside moto."""
@@ -386,15 +395,21 @@ class Meter:
             units += multiplier * write_units(max(item_size(old), item_size(new) if changed else 0))
             if changed:  # index upkeep counted once, also inside a transaction (an assumption)
                 gsi += self._gsi_units(old, new)
+        read = 0.0
         if operation == "GetItem" and response is not None:
-            self.rru[function] += read_units(item_size(response.get("Item")), params.get("ConsistentRead", False))
+            read = read_units(item_size(response.get("Item")), params.get("ConsistentRead", False))
         elif operation == "Query" and response is not None:
             size = sum(item_size(i) for i in response.get("Items", []))
-            self.rru[function] += read_units(size, params.get("ConsistentRead", False))
+            read = read_units(size, params.get("ConsistentRead", False))
         elif operation == "BatchGetItem" and response is not None:
             for table, items in response.get("Responses", {}).items():  # each item is read (and rounded) alone
                 consistent = params["RequestItems"][table].get("ConsistentRead", False)
-                self.rru[function] += sum(read_units(item_size(i), consistent) for i in items)
+                read += sum(read_units(item_size(i), consistent) for i in items)
+        self.rru[function] += read
+        invocation = getattr(self._local, "invocation", None)
+        if invocation is not None:
+            invocation.wru += units + gsi
+            invocation.rru += read
         if operation == "PutItem" and failed is None:
             from gateway.conversations import TEXT_PREFIX, _from_ddb, entry_text
 
@@ -475,29 +490,76 @@ def _history(sfn, arn: str) -> list[dict]:
         kwargs["nextToken"] = page["nextToken"]
 
 
+class _LogTap(io.TextIOBase):
+    """``sys.stdout`` while a run is measured: what is written goes on to the stream it wraps (fd 1,
+    the run's log file), and its bytes are added to the invocation running on the writing thread
+    (``Meter.function`` of ``meter``), so the bill can tell per-message from per-batch log bytes.
+    The functions' loggers keep the tap as their stream once made during a run."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.meter: Meter | None = None
+
+    def write(self, text: str) -> int:
+        meter = self.meter
+        invocation = getattr(meter._local, "invocation", None) if meter is not None else None
+        if invocation is not None:
+            invocation.log_bytes += len(text.encode())
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+_TAP: _LogTap | None = None
+
+
 @contextlib.contextmanager
-def _stdout_to(path: Path):
-    """Send fd 1 (the functions' JSON logs and EMF lines) to a file, to count its bytes."""
+def _stdout_to(path: Path, meter: "Meter | None" = None):
+    """Send fd 1 (the functions' JSON logs and EMF lines) to a file, to count its bytes; with
+    ``meter``, through the log tap that adds them to each invocation too."""
+    global _TAP
     sys.stdout.flush()
     saved = os.dup(1)
+    saved_stdout = sys.stdout
+    if _TAP is None:
+        _TAP = _LogTap(sys.stdout)
     with path.open("wb") as sink:
         os.dup2(sink.fileno(), 1)
+        sys.stdout = _TAP
         try:
-            yield
+            yield _TAP
         finally:
             sys.stdout.flush()
+            _TAP.meter = None
+            sys.stdout = saved_stdout
             os.dup2(saved, 1)
             os.close(saved)
 
 
-def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResult:
-    """One end-to-end run on moto with ``traffic``; returns everything measured."""
+def _aws_environment() -> None:
+    """What every measured function sees: fake credentials for moto, the deployment's logging."""
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
         AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
         POWERTOOLS_SERVICE_NAME="debouncer", POWERTOOLS_METRICS_NAMESPACE="Debouncer", LOG_LEVEL="INFO",
     )
     os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+
+
+def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResult:
+    """One end-to-end run on moto with ``traffic``; returns everything measured."""
+    _aws_environment()
     import boto3
     from moto import mock_aws
 
@@ -505,7 +567,7 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
 
     log_file = Path(tempfile.mkstemp(prefix="cost-logs-")[1])
     deliveries: list[dict] = []
-    with mock_aws(config=la.MOTO_CONFIG), _stdout_to(log_file), _waits_end_at_their_timestamp():
+    with mock_aws(config=la.MOTO_CONFIG), _stdout_to(log_file) as tap, _waits_end_at_their_timestamp():
         la.create_table(TABLE)
         process_arn = la.create_function(PROCESS_FUNCTION)
         la.create_function(BOT_FUNCTION)
@@ -522,7 +584,7 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
             DEBOUNCE_SECONDS=str(traffic["quiet_seconds"]), PROCESSING_LAMBDAS_MAP=json.dumps({APP: BOT_FUNCTION}),
             FAILED_BATCHES_QUEUE_URL=failed_url,
             # main.tf's local.inline_wait_seconds default for each workflow type
-            INLINE_WAIT_SECONDS="1" if workflow_type == "EXPRESS" else "15",
+            INLINE_WAIT_SECONDS=str(RUN_INLINE_WAIT_SECONDS[workflow_type]),
         )
         from gateway import aws, settings
 
@@ -534,6 +596,7 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
         post_handler.service.cache_clear()
         process_handler.dispatcher.cache_clear()
         meter = Meter(la.table_schema())
+        tap.meter = meter
 
         def metered_sleep(seconds: float) -> None:
             invocation = getattr(meter._local, "invocation", None)
@@ -696,7 +759,7 @@ def price(label: str, counts: dict[str, float]) -> Priced:
     """Each count times its price from the one table; a line only for the counts the run has."""
     lines: dict[str, float] = {}
     for p in PRICES.values():
-        if p.count in counts:
+        if p.count is not None and p.count in counts:
             lines[p.line] = lines.get(p.line, 0.0) + counts[p.count] / p.per * p.usd
     return Priced(label, lines, counts)
 
@@ -756,8 +819,9 @@ def seed_run(standard: RunResult) -> RunResult:
     """One burst of the seed project's pattern, booked on a meter as if it had run, with this run's
     item sizes and compute time. Per message: GetItem (boto3's default, eventually consistent),
     StopExecution, UpdateItem or PutItem, StartExecution, UpdateItem (the two writes rewrite the
-    growing item); per burst: GetItem, Invoke, DeleteItem of the final item. One Standard execution
-    per message: the superseded ones are stopped in their Wait, the last one runs Wait, Task."""
+    growing item); per burst: GetItem, Invoke (an Event: the bot's time is not its process Lambda's,
+    ORIGINAL_BOT_INVOCATION), DeleteItem of the final item. One Standard execution per message: the
+    superseded ones are stopped in their Wait, the last one runs Wait, Task."""
     b = standard.traffic["burst"]
     ran = standard.meter
     sizes = ran.append_sizes or [standard.traffic["message_bytes"]]
@@ -799,6 +863,172 @@ def express_floor(traffic: dict) -> dict[str, float]:
         "Step Functions duration": alive_s * EXPRESS_MEMORY_MB / 1024 * PRICES["sfn_express_per_gb_second"].usd / burst,
     }
     return {line: round(usd * 1e6, 3) for line, usd in lines.items()}
+
+
+# --------------------------------------------------------------------------- the monthly bill's units
+
+
+def measured_units(result: RunResult, memory_mb: int | dict[str, int], platform_log_bytes: int = 0,
+                   rechecks_from: RunResult | None = None) -> cost_bill.Measured:
+    """The run's per-request units for the monthly bill (util/cost_bill.Measured): per post_message
+    invocation, per batch of the process_message invocations that delivered (their compute: billed
+    time less the inline sleep), per process_message invocation that delivered nothing (a NotDueYet;
+    from ``rechecks_from`` when this run had none), and per batch the transitions, Express seconds
+    (as count() bills them, without its quick-run shift) and sleeps. Put back together by
+    cost_bill.scale at the run's shape, they are count()'s figures."""
+    n, batches = result.messages, max(result.batches, 1)
+    posts = [i for i in result.meter.invocations if i.function == "post_message"]
+    process = [i for i in result.meter.invocations if i.function == "process_message"]
+    delivering = [i for i in process if ("lambda", "Invoke") in i.calls]
+    rechecks = [i for i in process if ("lambda", "Invoke") not in i.calls]
+    pool = rechecks or [i for i in (rechecks_from.meter.invocations if rechecks_from else [])
+                        if i.function == "process_message" and ("lambda", "Invoke") not in i.calls]
+
+    def mean(items, value) -> float:
+        return statistics.mean(value(i) for i in items) if items else 0.0
+
+    def compute_ms(invocation: Invocation) -> float:
+        return invocation.billed_ms() - invocation.slept_ms
+
+    attributed = sum(i.log_bytes for i in result.meter.invocations)
+    process_ms = statistics.mean(i.billed_ms() for i in process) if process else 0.0
+    express_seconds = sum(math.ceil((sum(e["waits"]) + e["tasks"] * process_ms / 1000) * 10) / 10
+                          for e in result.executions)
+    return cost_bill.Measured(
+        workflow=result.workflow_type, burst=result.traffic["burst"], gap_seconds=float(result.traffic["gap_seconds"]),
+        quiet_seconds=float(result.traffic["quiet_seconds"]),
+        inline_wait_seconds=float(RUN_INLINE_WAIT_SECONDS[result.workflow_type]),
+        post_memory_mb=_memory_of(memory_mb, "post_message"), process_memory_mb=_memory_of(memory_mb, "process_message"),
+        post_ms=mean(posts, Invocation.billed_ms), post_wru=sum(i.wru for i in posts) / n,
+        post_rru=sum(i.rru for i in posts) / n, post_log_bytes=sum(i.log_bytes for i in posts) / n,
+        deliver_invocations_per_batch=len(delivering) / batches,
+        deliver_ms=sum(compute_ms(i) for i in delivering) / batches, deliver_wru=sum(i.wru for i in delivering) / batches,
+        deliver_rru=sum(i.rru for i in delivering) / batches,
+        deliver_log_bytes=sum(i.log_bytes for i in delivering) / batches,
+        recheck_ms=mean(pool, compute_ms), recheck_wru=mean(pool, lambda i: i.wru), recheck_rru=mean(pool, lambda i: i.rru),
+        recheck_log_bytes=mean(pool, lambda i: i.log_bytes),
+        batches_per_message=batches / n, rechecks_per_batch=len(rechecks) / batches,
+        slept_seconds_per_batch=sum(i.slept_ms for i in process) / 1000 / batches,
+        executions_per_batch=len(result.executions) / batches,
+        transitions_per_batch=sum(e["transitions"] for e in result.executions) / batches,
+        express_seconds_per_batch=express_seconds / batches if result.workflow_type == "EXPRESS" else 0.0,
+        other_log_bytes=(result.log_bytes - attributed) / n, platform_log_bytes=platform_log_bytes,
+    )
+
+
+def seed_counts(standard: RunResult, memory_mb: int | dict[str, int], traffic: cost_bill.Traffic) -> dict[str, float]:
+    """The original design's per-message counts at the operator's burst size (its item sizes grown
+    from the run's, linearly per message); a gap of the quiet period or more makes each message a
+    burst of its own. At the run's burst size: the per-1M table's seed figures."""
+    burst = 1 if traffic.gap_seconds >= traffic.quiet_seconds else traffic.messages_per_burst
+    shaped = standard
+    if burst != standard.traffic["burst"]:
+        sizes = standard.meter.append_sizes or [standard.traffic["message_bytes"]]
+        ran = standard.traffic["burst"]
+        growth = (max(sizes) - min(sizes)) / (ran - 1) if ran > 1 else standard.traffic["message_bytes"]
+        meter = Meter()
+        meter.invocations = standard.meter.invocations
+        meter.append_sizes = [round(min(sizes) + k * growth) for k in range(burst)]
+        shaped = RunResult("STANDARD", {**standard.traffic, "burst": burst}, standard.messages, standard.batches,
+                           [], meter, standard.executions, standard.log_bytes, [])
+    counts = count(seed_run(shaped), _memory_of(memory_mb, "*"))
+    counts["batches"] = 1 / burst
+    return counts
+
+
+def measure_side_paths(memory_mb: int | dict[str, int], runs: int = 5) -> tuple[cost_bill.SweeperUnits,
+                                                                                   cost_bill.ReplyUnits]:
+    """The sweeper and send_message_api, each invoked ``runs`` times (after one warm-up) on moto with
+    the meter and the log tap: the sweeper on the table's empty sparse index (a healthy minute: nothing
+    overdue), send_message_api with one reply per SQS event (the POST to the provider answered at once;
+    its latency is the bill's assumption)."""
+    _aws_environment()
+    from moto import mock_aws
+
+    from util import local_aws as la
+
+    log_file = Path(tempfile.mkstemp(prefix="cost-side-logs-")[1])
+    try:
+        with mock_aws(config=la.MOTO_CONFIG), _stdout_to(log_file) as tap:
+            la.create_table(TABLE)
+            os.environ.update(
+                TABLE_NAME=TABLE, SWEEP_GRACE_SECONDS="60", BATCH_LEASE_SECONDS="300",
+                STATE_MACHINE_ARN=f"arn:aws:states:{la.REGION}:{la.ACCOUNT_ID}:stateMachine:debouncer-cost-sweeper",
+                API_URLS_MAP=json.dumps({APP: "https://api.example.com/send"}), PROVIDERS_MAP=json.dumps({APP: "generic"}),
+                HTTP_TIMEOUT_SECONDS="10",
+                SEND_QUEUE_URL=f"https://sqs.{la.REGION}.amazonaws.com/{la.ACCOUNT_ID}/debouncer-send",
+                SEND_DLQ_URL=f"https://sqs.{la.REGION}.amazonaws.com/{la.ACCOUNT_ID}/debouncer-send-dlq",
+            )
+            from gateway import aws, replies, settings
+
+            settings.reset()
+            aws.reset()
+            import send_message_api.handler as send_handler
+            import sweeper.handler as sweeper_handler
+
+            sweeper_handler.sweeper.cache_clear()
+            send_handler.sender.cache_clear()
+            meter = Meter(la.table_schema())
+            tap.meter = meter
+            swept, sent = [], []
+            original_send = replies.send
+            replies.send = lambda request, timeout_seconds: 200
+            try:
+                with meter.installed():
+                    for n in range(runs + 1):
+                        with meter.function("sweeper") as invocation:
+                            sweeper_handler.lambda_handler({}, la.LambdaContext("sweeper"))
+                        swept.append(invocation)
+                    for n in range(runs + 1):
+                        body = {"app_id": APP, "phone_number": "5511900000000",
+                                "message_to_send": chat_text(200, n)}
+                        event = {"Records": [{"messageId": f"m{n}", "receiptHandle": f"rh{n}", "body": json.dumps(body),
+                                              "attributes": {"ApproximateReceiveCount": "1"}, "eventSource": "aws:sqs"}]}
+                        with meter.function("send_message_api") as invocation:
+                            answer = send_handler.lambda_handler(event, la.LambdaContext("send_message_api"))
+                        if answer.get("batchItemFailures"):
+                            raise RuntimeError(f"send_message_api failed the measured reply: {answer}")
+                        sent.append(invocation)
+            finally:
+                replies.send = original_send
+                send_handler.sender.cache_clear()
+                sweeper_handler.sweeper.cache_clear()
+    finally:
+        log_file.unlink()
+    swept, sent = swept[1:], sent[1:]  # the first of each made its clients (a cold start's work)
+    platform = platform_log_bytes_per_invocation()
+    sweeper = cost_bill.SweeperUnits(
+        billed_ms=statistics.mean(i.billed_ms() for i in swept), memory_mb=_memory_of(memory_mb, "sweeper"),
+        rru=statistics.mean(i.rru for i in swept), log_bytes=statistics.mean(i.log_bytes for i in swept) + platform,
+        queries=statistics.mean(sum(1 for c in i.calls if c == ("dynamodb", "Query")) for i in swept))
+    reply = cost_bill.ReplyUnits(own_ms=statistics.mean(i.billed_ms() for i in sent),
+                                 memory_mb=_memory_of(memory_mb, "send_message_api"),
+                                 log_bytes=statistics.mean(i.log_bytes for i in sent) + platform)
+    return sweeper, reply
+
+
+def inventory() -> cost_bill.Inventory:
+    alarms = cost_inventory.alarms()
+    return cost_bill.Inventory(
+        dashboards=cost_inventory.dashboards(), alarms_standard=alarms.standard,
+        alarms_high_resolution=alarms.high_resolution, custom_metrics=len(cost_inventory.custom_metric_names()),
+        sweeps_per_month=cost_inventory.sweeps_per_month(), access_log_line_bytes=cost_inventory.access_log_line_bytes())
+
+
+def bill_columns(runs: dict[str, RunResult], traffic: cost_bill.Traffic,
+                 memory_mb: int | dict[str, int]) -> list[cost_bill.Column]:
+    """STANDARD and EXPRESS from their runs' units at ``traffic``, and the original design's pattern."""
+    platform = platform_log_bytes_per_invocation()
+    columns = []
+    for workflow in ("STANDARD", "EXPRESS"):
+        other = runs["EXPRESS" if workflow == "STANDARD" else "STANDARD"]
+        units = measured_units(runs[workflow], memory_mb, platform, rechecks_from=other)
+        basis = "measured" if cost_bill.same_shape(units, traffic) else "scaled"
+        columns.append(cost_bill.Column(workflow.lower(), cost_bill.scale(units, traffic), units.process_memory_mb, basis))
+    columns.append(cost_bill.Column("seed", seed_counts(runs["STANDARD"], memory_mb, traffic),
+                                    _memory_of(memory_mb, "*"), columns[0].basis, fixed_items=False,
+                                    bot_invocation=ORIGINAL_BOT_INVOCATION))
+    return columns
 
 
 # --------------------------------------------------------------------------- report
@@ -881,6 +1111,39 @@ def print_table(runs: dict[str, RunResult], priced: list[Priced]) -> None:
           + "), before any DynamoDB, Lambda duration or logs")
 
 
+def monthly_bill(runs: dict[str, RunResult], traffic: cost_bill.Traffic, options: cost_bill.Options,
+                 provider_ms: float = cost_bill.PROVIDER_HTTP_MS) -> cost_bill.Bill:
+    """The month at the operator's traffic: the runs' units (scaled when the shape differs), the
+    sweeper and a reply measured on moto, the fixed items counted from the Terraform and code."""
+    memory = lambda_memory_mb()
+    sweeper, reply = measure_side_paths(memory)
+    reply = dataclasses.replace(reply, provider_ms=provider_ms)
+    return cost_bill.monthly_bill(bill_columns(runs, traffic, memory), traffic, options, inventory(), sweeper, reply)
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text} is negative")
+        return value
+    return parse
+
+
+def _durations(text: str) -> list[float]:
+    """``--bot-seconds``: one duration or a comma-separated list of them (seconds, none negative)."""
+    pieces = [piece.strip() for piece in text.split(",")]
+    if not all(pieces):
+        raise argparse.ArgumentTypeError(f"{text!r}: a number or a comma-separated list of numbers")
+    try:
+        values = [float(piece) for piece in pieces]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number or a comma-separated list of numbers") from exc
+    if any(v < 0 or not math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: the durations must be finite and not negative")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -889,7 +1152,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--message-bytes", type=int, help="bytes of text per message (default: 1024; 100 is a typical chat line)")
     parser.add_argument("--history", type=int, default=0,
                         help="earlier messages in each conversation before the run (an established conversation; default 0)")
+    bill = parser.add_argument_group("monthly bill: your traffic (the run measures the reference shape; another "
+                                     "shape is computed from its per-invocation units)")
+    bill.add_argument("--messages-per-month", type=_positive(float), default=1_000_000, help="default 1,000,000")
+    bill.add_argument("--messages-per-burst", type=_positive(int), default=REFERENCE["burst"],
+                      help=f"messages a sender sends in a row (default {REFERENCE['burst']})")
+    bill.add_argument("--gap-seconds", type=_positive(float), default=REFERENCE["gap_seconds"],
+                      help=f"seconds between two messages of a burst (default {REFERENCE['gap_seconds']:g})")
+    bill.add_argument("--quiet-seconds", type=_positive(float),
+                      help="the quiet period (default: debounce_seconds of terraform.tfvars / variables.tf)")
+    bill.add_argument("--bot-seconds", type=_durations, default=[5.0],
+                      help="the bot's run time per batch, or a comma-separated list of them (e.g. 0,5,20): the "
+                           "bot-time table shows each, sync and async; the bill is at the first (default 5)")
+    bill.add_argument("--bot-memory-mb", type=_positive(int), default=512, help="the bot Lambda's memory (default 512)")
+    bill.add_argument("--replies-per-burst", type=_positive(float), default=1.0, help="replies the bot sends per burst (default 1)")
+    bill.add_argument("--provider-ms", type=_positive(float), default=cost_bill.PROVIDER_HTTP_MS,
+                      help=f"round trip of one reply's POST to the messaging API (default {cost_bill.PROVIDER_HTTP_MS:g})")
+    toggles = parser.add_argument_group("monthly bill: the deployment's toggles (Terraform variables)")
+    toggles.add_argument("--tracing", action="store_true", help="X-Ray active tracing (tracing_enabled; default off)")
+    toggles.add_argument("--no-dashboard", action="store_true", help="no CloudWatch dashboard (dashboard_enabled = false)")
+    toggles.add_argument("--no-alarms", action="store_true", help="no CloudWatch alarms (alarms_enabled = false)")
+    toggles.add_argument("--alarm-email", action="store_true", help="alarm_email set: an SNS topic and its KMS key")
+    toggles.add_argument("--access-logs", action="store_true", help="API Gateway access logs on (default off)")
     args = parser.parse_args(argv)
+    if args.messages_per_burst < 1:
+        parser.error("--messages-per-burst must be at least 1")
     traffic = dict(QUICK if args.quick else REFERENCE)
     if args.senders:
         traffic["senders"] = args.senders
@@ -897,11 +1184,27 @@ def main(argv: list[str] | None = None) -> int:
         traffic["message_bytes"] = args.message_bytes
     if args.history:
         traffic["history"] = args.history
+    yours = cost_bill.Traffic(
+        messages_per_month=args.messages_per_month, messages_per_burst=args.messages_per_burst,
+        gap_seconds=args.gap_seconds, bot_seconds=args.bot_seconds[0], replies_per_burst=args.replies_per_burst,
+        bot_memory_mb=args.bot_memory_mb,
+        quiet_seconds=args.quiet_seconds if args.quiet_seconds is not None else cost_inventory.deployed().debounce_seconds)
+    options = cost_bill.Options(tracing=args.tracing, dashboard=not args.no_dashboard, alarms=not args.no_alarms,
+                                alarm_email=args.alarm_email, access_logs=args.access_logs)
     runs, priced = measure(traffic)
+    monthly = monthly_bill(runs, yours, options, provider_ms=args.provider_ms)
+    bot_time = cost_bill.bot_time(monthly, args.bot_seconds)
     if args.json:
-        print(json.dumps(as_json(runs, priced), default=lambda o: float(o) if isinstance(o, Decimal) else str(o)))
+        report = as_json(runs, priced)
+        report["monthly_bill"] = cost_bill.as_json(monthly)
+        report["bot_time"] = cost_bill.bot_time_json(bot_time)
+        print(json.dumps(report, default=lambda o: float(o) if isinstance(o, Decimal) else str(o)))
     else:
         print_table(runs, priced)
+        print()
+        print("\n".join(cost_bill.render(monthly)))
+        print()
+        print("\n".join(cost_bill.render_bot_time(bot_time)))
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,9 @@ def test_billed_lambda_time_is_own_compute_plus_assumed_latency_per_call() -> No
 
 @pytest.mark.slow
 def test_cost_json_runs_and_reports_positive_figures() -> None:
-    proc = subprocess.run([sys.executable, "util/cost.py", "--quick", "--json", "--senders", "4"],
+    # the bill at the quick run's own shape (bursts of 3, 0.2 s apart, 1 s quiet period): measured figures
+    proc = subprocess.run([sys.executable, "util/cost.py", "--quick", "--json", "--senders", "4", "--gap-seconds", "0.2",
+                           "--quiet-seconds", "1", "--tracing", "--bot-seconds", "5,0,20"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
@@ -90,6 +93,29 @@ def test_cost_json_runs_and_reports_positive_figures() -> None:
     assert "Step Functions transitions" not in report["usd_per_million_by_component"]["express"]
     # the seed is priced from its published call pattern: 5 calls on the webhook path
     assert report["per_message"]["seed"]["webhook_path_calls"] == 5
+    bill = report["monthly_bill"]
+    assert bill["basis_of_columns"] == {"standard": "measured", "express": "measured", "seed": "measured"}
+    for label in ("standard", "seed"):  # the per-1M counts, put back together from per-invocation units
+        for key in ("lambda_invocations", "lambda_gb_seconds", "wru", "rru", "log_bytes", "transitions"):
+            assert bill["per_message"][label][key] == pytest.approx(report["per_message"][label][key], abs=1e-3), key
+    assert bill["fixed_usd_per_month"]["standard"] > 0 and bill["fixed_usd_per_month"]["seed"] is None
+    assert bill["sweeper"]["rru"] > 0 and bill["reply"]["log_bytes"] > 0
+    assert any(line["name"] == "X-Ray traces" and line["usd_per_month"]["standard"] > 0 for line in bill["lines"])
+    assert bill["not_counted"]
+    # the bot-time table: the bill (at the first duration, 5 s) again at each duration, both modes
+    table = report["bot_time"]
+    assert bill["traffic"]["bot_seconds"] == 5
+    assert [row["bot_seconds"] for row in table["rows"]] == [5, 0, 20]
+    assert table["columns"]["seed"]["bot_invocation"] == "async"
+    five = table["rows"][0]
+    for label in ("standard", "express", "seed"):
+        mode = "" if label == "seed" else "_sync"
+        assert five["usd_per_month"][label + mode] == pytest.approx(bill["total_usd_per_month"][label], abs=0.011)
+    slope = table["usd_per_million_per_bot_second"]
+    for label, per_1m in slope.items():
+        rise = table["rows"][2]["usd_per_million"][label] - table["rows"][1]["usd_per_million"][label]
+        assert rise == pytest.approx(20 * per_1m, abs=0.011), label
+    assert slope["standard_sync"] > slope["standard_async"] > 0 and slope["express_sync"] > slope["express_async"] > 0
 
 
 def test_a_line_is_billed_from_the_one_price_table_only_for_the_counts_a_run_has() -> None:
@@ -197,3 +223,470 @@ def test_the_meter_counts_text_items_written_and_read_and_an_established_convers
         raw = store._get_raw(cost.APP, "5522")
         assert len(raw["idh_cur"]) == 7
     aws.reset()
+
+
+# --------------------------------------------------------------------------- the monthly bill (util/cost_bill.py)
+
+from util import cost_bill, cost_inventory  # noqa: E402
+from util.cost_prices import PRICES  # noqa: E402
+
+
+def _measured(workflow: str, **changes) -> cost_bill.Measured:
+    """Per-request units like the reference run's (bursts of 3, 1 s apart, 10 s quiet period)."""
+    express = workflow == "EXPRESS"
+    fields = dict(
+        workflow=workflow, burst=3, gap_seconds=1.0, quiet_seconds=10.0, inline_wait_seconds=1.0 if express else 15.0,
+        post_memory_mb=256, process_memory_mb=192, post_ms=60.0, post_wru=2.33, post_rru=0.0, post_log_bytes=500.0,
+        deliver_invocations_per_batch=1.0, deliver_ms=120.0, deliver_wru=3.0, deliver_rru=4.0, deliver_log_bytes=540.0,
+        recheck_ms=20.0, recheck_wru=0.0, recheck_rru=1.0, recheck_log_bytes=0.0,
+        batches_per_message=1 / 3, rechecks_per_batch=1.0 if express else 0.0,
+        slept_seconds_per_batch=0.1 if express else 2.2, executions_per_batch=1.0,
+        transitions_per_batch=0.0 if express else 2.0, express_seconds_per_batch=12.1 if express else 0.0,
+    )
+    fields.update(changes)
+    return cost_bill.Measured(**fields)
+
+
+INVENTORY = cost_bill.Inventory(dashboards=1, alarms_standard=12, alarms_high_resolution=0, custom_metrics=6,
+                                sweeps_per_month=43_200, access_log_line_bytes=210)
+SWEEPER = cost_bill.SweeperUnits(billed_ms=97.0, memory_mb=256, rru=8.0, log_bytes=176.0, queries=16)
+REPLY = cost_bill.ReplyUnits(own_ms=2.0, memory_mb=256, log_bytes=250.0)
+SEED_COUNTS = {"api_requests": 1.0, "lambda_invocations": 4 / 3, "lambda_gb_seconds": 0.02, "wru": 7.33, "rru": 0.67,
+               "log_bytes": 467.0, "executions": 1.0, "transitions": 4 / 3, "batches": 1 / 3}
+
+
+def _bill(traffic: cost_bill.Traffic | None = None, options: cost_bill.Options | None = None,
+          inventory: cost_bill.Inventory = INVENTORY) -> cost_bill.Bill:
+    traffic = traffic or cost_bill.Traffic()
+    columns = []
+    for workflow in ("STANDARD", "EXPRESS"):
+        units = _measured(workflow)
+        basis = "measured" if cost_bill.same_shape(units, traffic) else "scaled"
+        columns.append(cost_bill.Column(workflow.lower(), cost_bill.scale(units, traffic), 192, basis))
+    columns.append(cost_bill.Column("seed", SEED_COUNTS, 256, "measured", fixed_items=False,
+                                    bot_invocation=cost.ORIGINAL_BOT_INVOCATION))
+    return cost_bill.monthly_bill(columns, traffic, options or cost_bill.Options(), inventory, SWEEPER, REPLY)
+
+
+def _usd(key: str) -> float:
+    return PRICES[key].usd / PRICES[key].per
+
+
+def test_the_burst_model_at_the_reference_shape() -> None:
+    standard = cost_bill.burst_model(3, 1.0, 10.0, inline_wait=15.0, max_wait=60.0)
+    # Wait, then process_message sleeps out the burst's last 2 s itself and claims
+    assert (standard.batches, standard.transitions, standard.rechecks) == (1, 2, 0)
+    assert standard.slept_seconds == pytest.approx(2.0) and standard.alive_seconds == pytest.approx(12.0)
+    express = cost_bill.burst_model(3, 1.0, 10.0, inline_wait=1.0, max_wait=60.0)
+    # 2 s left is over the 1 s inline wait: NotDueYet, ReadWaitUntil, WaitAgain, ProcessBatch
+    assert (express.batches, express.transitions, express.rechecks) == (1, 5, 1)
+    assert express.slept_seconds == 0 and express.alive_seconds == pytest.approx(12.0)
+
+
+def test_the_burst_model_splits_bursts_at_the_quiet_period_and_the_max_wait() -> None:
+    apart = cost_bill.burst_model(4, 12.0, 10.0, inline_wait=15.0, max_wait=60.0)
+    assert apart.batches == 4 and apart.transitions == 8  # each message its own burst
+    long = cost_bill.burst_model(30, 5.0, 10.0, inline_wait=1.0, max_wait=60.0)
+    # 145 s of messages: two batches claimed at the 60 s cap after their first message (13 messages
+    # each), the last 4 messages 10 s after the last of them
+    assert long.batches == 3 and long.alive_seconds == pytest.approx(60 + 60 + 25)
+
+
+def test_scaling_at_the_run_shape_gives_back_the_run() -> None:
+    m = _measured("STANDARD")
+    counts = cost_bill.scale(m, cost_bill.Traffic(messages_per_burst=3, gap_seconds=1.0, quiet_seconds=10.0))
+    assert counts["transitions"] == pytest.approx(2.0 / 3)
+    assert counts["lambda_invocations"] == pytest.approx(1 + 1 / 3)
+    assert counts["wru"] == pytest.approx(2.33 + 3.0 / 3)
+    process_ms = 120.0 + 2.2 * 1000
+    assert counts["lambda_gb_seconds"] == pytest.approx(0.060 * 0.25 + process_ms / 1000 * 192 / 1024 / 3)
+    e = cost_bill.scale(_measured("EXPRESS"), cost_bill.Traffic())
+    assert e["express_gb_seconds"] == pytest.approx(12.1 * 64 / 1024 / 3)
+    assert e["lambda_invocations"] == pytest.approx(1 + 2 / 3) and "transitions" not in e
+
+
+def test_scaling_to_a_wider_burst_follows_the_model() -> None:
+    traffic = cost_bill.Traffic(messages_per_burst=3, gap_seconds=2.0)  # spread 4 s instead of 2 s
+    standard = cost_bill.scale(_measured("STANDARD"), traffic)
+    process_ms = 120.0 + (2.2 + 2.0) * 1000  # process_message sleeps 2 s more
+    assert standard["lambda_gb_seconds"] == pytest.approx(0.060 * 0.25 + process_ms / 1000 * 192 / 1024 / 3)
+    assert standard["transitions"] == pytest.approx(2.0 / 3)
+    express = cost_bill.scale(_measured("EXPRESS"), traffic)
+    assert express["express_gb_seconds"] == pytest.approx((12.1 + 2.0) * 64 / 1024 / 3)  # alive 2 s longer
+    # a spread of 20 s is over STANDARD's 15 s inline wait too: a second Wait (3 transitions more)
+    far = cost_bill.scale(_measured("STANDARD"), cost_bill.Traffic(messages_per_burst=5, gap_seconds=5.0))
+    assert far["transitions"] == pytest.approx(5 / 5)
+
+
+def test_fixed_items_do_not_depend_on_volume_and_the_rest_scales_linearly() -> None:
+    bills = {m: _bill(cost_bill.Traffic(messages_per_month=m)) for m in (100_000, 1_000_000, 10_000_000)}
+    for label in ("standard", "express"):
+        fixed = {m: b.subtotal(label, "fixed") for m, b in bills.items()}
+        assert len(set(fixed.values())) == 1 and fixed[100_000] > 0
+        variable = {m: b.total(label) - fixed[m] for m, b in bills.items()}
+        assert variable[1_000_000] == pytest.approx(10 * variable[100_000])
+        assert variable[10_000_000] == pytest.approx(100 * variable[100_000])
+        assert bills[1_000_000].per_million(label) == pytest.approx(bills[10_000_000].per_million(label))
+    assert all(b.subtotal("seed", "fixed") is None for b in bills.values())  # the original's fixed items: not priced
+    assert bills[1_000_000].total("seed") == pytest.approx(bills[1_000_000].subtotal("seed", "per message"))
+
+
+def test_doubling_bot_seconds_adds_exactly_the_bot_time() -> None:
+    one, two = _bill(cost_bill.Traffic(bot_seconds=5)), _bill(cost_bill.Traffic(bot_seconds=10))
+    batches = 1_000_000 / 3
+    gb_s = lambda mb: 5 * mb / 1024  # noqa: E731 - the 5 s more, at that memory
+    bot_and_wait = batches * (gb_s(512) + gb_s(192)) * _usd("lambda_per_gb_second")
+    assert two.total("standard") - one.total("standard") == pytest.approx(bot_and_wait)
+    express_alive = batches * gb_s(64) * _usd("sfn_express_per_gb_second")  # the execution waits for it too
+    assert two.total("express") - one.total("express") == pytest.approx(bot_and_wait + express_alive)
+    # the original invoked its bot asynchronously: only the bot's own time
+    assert two.total("seed") - one.total("seed") == pytest.approx(batches * gb_s(512) * _usd("lambda_per_gb_second"))
+
+
+def test_no_alarms_removes_exactly_the_alarms_counted_from_the_terraform() -> None:
+    alarms = cost_inventory.alarms()
+    assert alarms.total > 0
+    inventory = cost_bill.Inventory(1, alarms.standard, alarms.high_resolution, 6, 43_200, 210)
+    on, off = _bill(inventory=inventory), _bill(options=cost_bill.Options(alarms=False), inventory=inventory)
+    expected = alarms.standard * 0.10 + alarms.high_resolution * 0.30
+    for label in ("standard", "express"):
+        assert on.total(label) - off.total(label) == pytest.approx(expected)
+
+
+def test_every_alarm_resource_of_the_terraform_is_counted() -> None:
+    """A new aws_cloudwatch_metric_alarm anywhere in the stack is found, and each counts at least once."""
+    files = [ROOT / "main.tf", *sorted((ROOT / "modules").glob("*/*.tf"))]
+    declared = {f"{path.relative_to(ROOT)}:{name}" for path in files
+                for name in re.findall(r'resource\s+"aws_cloudwatch_metric_alarm"\s+"(\w+)"', path.read_text())}
+    alarms = cost_inventory.alarms()
+    assert set(alarms.by_resource) == declared
+    assert all(n >= 1 for n in alarms.by_resource.values())
+    assert alarms.total == sum(alarms.by_resource.values())
+    other_kinds = {kind for path in files
+                   for kind in re.findall(r'resource\s+"(aws_cloudwatch_\w*alarm\w*)"', path.read_text())}
+    assert other_kinds <= {"aws_cloudwatch_metric_alarm"}, "composite/other alarm kinds need a price in the bill"
+
+
+def test_alarm_counts_follow_count_for_each_and_the_callers_maps(tmp_path) -> None:
+    (tmp_path / "modules" / "mon").mkdir(parents=True)
+    (tmp_path / "variables.tf").write_text('variable "enabled" {\n  default = true\n}\n')
+    (tmp_path / "main.tf").write_text('''
+locals {
+  functions = { a = "fa", b = "fb", c = "fc" }
+}
+module "mon" {
+  source    = "./modules/mon"
+  functions = local.functions
+  queues    = { q1 = "x", q2 = "y" }
+  enabled   = var.enabled
+}
+''')
+    (tmp_path / "modules" / "mon" / "main.tf").write_text('''
+locals {
+  metrics = { errors = "Errors", throttles = "Throttles" }
+  pairs = merge([for f, name in var.functions : { for s, m in local.metrics : "${f}-${s}" => m }]...)
+}
+resource "aws_cloudwatch_metric_alarm" "per_queue" {
+  for_each = var.enabled ? var.queues : {}
+  period   = 60
+}
+resource "aws_cloudwatch_metric_alarm" "per_pair" {
+  for_each = var.enabled ? local.pairs : {}
+  period   = 300
+}
+resource "aws_cloudwatch_metric_alarm" "one" {
+  count  = var.enabled ? 1 : 0
+  period = 10
+}
+resource "aws_cloudwatch_dashboard" "this" {
+  count = var.enabled ? 1 : 0
+}
+''')
+    cost_inventory.module_scopes.cache_clear()
+    try:
+        alarms = cost_inventory.alarms(tmp_path)
+        assert alarms.by_resource == {"modules/mon/main.tf:per_queue": 2, "modules/mon/main.tf:per_pair": 6,
+                                      "modules/mon/main.tf:one": 1}
+        assert (alarms.standard, alarms.high_resolution) == (8, 1)  # a 10 s period is a high-resolution alarm
+        assert cost_inventory.dashboards(tmp_path) == 1
+    finally:
+        cost_inventory.module_scopes.cache_clear()
+
+
+def test_tracing_adds_a_trace_per_webhook_reply_and_sweep() -> None:
+    off, on = _bill(), _bill(options=cost_bill.Options(tracing=True))
+    traces = 1_000_000 + 1_000_000 / 3 * 1 + 43_200
+    for label in ("standard", "express"):
+        assert on.total(label) - off.total(label) == pytest.approx(traces * 5.00 / 1e6)
+
+
+def test_alarm_email_adds_the_kms_key_and_access_logs_their_bytes() -> None:
+    base = _bill()
+    email = _bill(options=cost_bill.Options(alarm_email=True))
+    assert email.total("express") - base.total("express") == pytest.approx(1.00)
+    no_alarms = _bill(options=cost_bill.Options(alarm_email=True, alarms=False))  # no alarms: no topic, no key
+    assert _bill(options=cost_bill.Options(alarms=False)).total("express") == pytest.approx(no_alarms.total("express"))
+    logs = _bill(options=cost_bill.Options(access_logs=True))
+    assert logs.total("standard") - base.total("standard") == pytest.approx(1_000_000 * 210 * 0.50 / 1e9)
+    dashboard = _bill(options=cost_bill.Options(dashboard=False))
+    assert base.total("standard") - dashboard.total("standard") == pytest.approx(3.00)
+
+
+def test_replies_cost_three_sqs_requests_and_a_send_invocation_each() -> None:
+    none, one = _bill(cost_bill.Traffic(replies_per_burst=0)), _bill(cost_bill.Traffic(replies_per_burst=1))
+    replies = 1_000_000 / 3
+    per_reply = (3 * _usd("sqs_per_request") + _usd("lambda_per_request")
+                 + (2.0 + cost_bill.PROVIDER_HTTP_MS) / 1000 * 256 / 1024 * _usd("lambda_per_gb_second")
+                 + 250.0 * _usd("cloudwatch_logs_per_gb"))
+    assert one.total("seed") - none.total("seed") == pytest.approx(replies * per_reply)
+
+
+def test_the_sweeper_and_send_queue_polling_are_fixed_items() -> None:
+    bill = _bill()
+    fixed = {ln.name: ln.usd["standard"] for ln in bill.lines if ln.section == "fixed"}
+    assert fixed["Sweeper DynamoDB Query (sparse index)"] == pytest.approx(43_200 * 8.0 * _usd("dynamodb_per_rru"))
+    assert fixed["Sweeper Lambda"] == pytest.approx(43_200 * (_usd("lambda_per_request")
+                                                              + 0.097 * 0.25 * _usd("lambda_per_gb_second")))
+    assert fixed["Send queue polling (event source mapping)"] == pytest.approx(5 * 30 * 86400 / 20 * 0.40 / 1e6)
+    assert fixed["CloudWatch custom metrics (EMF)"] == pytest.approx(6 * 0.30)
+
+
+def test_every_price_is_used_by_the_bill_or_listed_as_not_counted() -> None:
+    assert cost_bill.NOT_COUNTED and all(item.reason for item in cost_bill.NOT_COUNTED)
+    listed = {key for item in cost_bill.NOT_COUNTED for key in item.prices}
+    used = _bill().prices_used()
+    assert used | listed == set(PRICES), f"neither billed nor listed: {set(PRICES) - used - listed}"
+    assert not used & listed, "a price both billed and listed as not counted"
+    names = " ".join(item.item.lower() for item in cost_bill.NOT_COUNTED)
+    for expected in ("free tier", "data transfer", "bot", "storage", "kms", "ssm"):
+        assert expected in names
+
+
+def test_express_break_even_is_where_the_totals_meet() -> None:
+    bill = _bill(cost_bill.Traffic(bot_seconds=5))
+    even = cost_bill.express_break_even(bill)
+    assert even["express_minus_standard_usd"] == pytest.approx(bill.total("express") - bill.total("standard"))
+    longer = _bill(cost_bill.Traffic(bot_seconds=5 + even["extra_seconds_to_break_even"]))
+    assert longer.total("express") == pytest.approx(longer.total("standard"))
+
+
+def test_the_bill_renders_every_line_and_the_not_counted_list() -> None:
+    text = "\n".join(cost_bill.render(_bill(options=cost_bill.Options(tracing=True))))
+    bill = _bill()
+    for ln in bill.lines:
+        assert ln.name in text
+    assert "MONTHLY TOTAL" in text and "Not counted:" in text and "STANDARD or EXPRESS" in text
+    report = cost_bill.as_json(bill)
+    assert set(report["total_usd_per_month"]) == {"standard", "express", "seed"}
+    assert report["fixed_usd_per_month"]["seed"] is None
+    json.dumps(report)
+
+
+def test_the_inventory_reads_the_metrics_the_schedule_and_the_access_log_format() -> None:
+    import ast
+
+    from gateway import metrics
+
+    names = cost_inventory.custom_metric_names()
+    assert names == list(metrics.METRIC_NAMES)
+    source = (ROOT / "lambda" / "gateway" / "metrics.py").read_text()
+    added = {node.args[0].id for node in ast.walk(ast.parse(source))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_add" and isinstance(node.args[0], ast.Name)}
+    assert {getattr(metrics, name) for name in added} <= set(names)  # every metric the functions add is counted
+    assert cost_inventory.schedule_runs_per_month("rate(1 minute)") == 43_200
+    assert cost_inventory.schedule_runs_per_month("rate(5 minutes)") == 8_640
+    expression = re.search(r'schedule_expression\s*=\s*"([^"]+)"', (ROOT / "main.tf").read_text()).group(1)
+    assert cost_inventory.sweeps_per_month() == cost_inventory.schedule_runs_per_month(expression)
+    fields = cost_inventory.access_log_format()
+    assert fields and all(v.startswith("$context.") for v in fields.values())
+    assert 50 * len(fields) > cost_inventory.access_log_line_bytes() > 10 * len(fields)
+
+
+def test_measured_units_put_back_together_are_the_runs_counts() -> None:
+    """A run's per-invocation units, scaled at the run's own shape, give back what count() bills."""
+    meter = cost.Meter()
+    posts = [cost.Invocation("post_message", 30.0 + n, aws_ms=20.0, calls=[("dynamodb", "UpdateItem")],
+                             wru=2.0 + n, rru=0.0, log_bytes=400 + n) for n in range(3)]
+    deliver = cost.Invocation("process_message", 2200.0, aws_ms=10.0, slept_ms=2000.0,
+                              calls=[("dynamodb", "UpdateItem"), ("lambda", "Invoke")], wru=3.0, rru=4.0, log_bytes=600)
+    meter.invocations = [*posts, deliver]
+    run = cost.RunResult("STANDARD", {"burst": 3, "gap_seconds": 1.0, "quiet_seconds": 10, "message_bytes": 1024},
+                         3, 1, [], meter, [{"transitions": 2, "waits": [10.0], "tasks": 1}], 1900, [])
+    units = cost.measured_units(run, {"*": 256, "process_message": 192})
+    assert units.other_log_bytes == pytest.approx((1900 - sum(i.log_bytes for i in meter.invocations)) / 3)
+    scaled = cost_bill.scale(units, cost_bill.Traffic(messages_per_burst=3, gap_seconds=1.0, quiet_seconds=10))
+    counted = cost.count(run, {"*": 256, "process_message": 192}, platform_log_bytes=0)
+    for key in ("api_requests", "lambda_invocations", "lambda_gb_seconds", "log_bytes", "transitions", "executions"):
+        assert scaled[key] == pytest.approx(counted[key]), key
+    assert scaled["wru"] == pytest.approx((2 + 3 + 4 + 3.0) / 3)  # the invocations' own units
+
+
+def test_the_original_pattern_at_another_burst_size() -> None:
+    ran = cost.Meter()
+    ran.invocations = [cost.Invocation("post_message", 40.0, aws_ms=30.0), cost.Invocation("process_message", 50.0)]
+    ran.append_sizes = [500, 1500, 2500]
+    standard = cost.RunResult("STANDARD", {"burst": 3, "message_bytes": 1024}, 3, 1, [], ran, [], 0, [])
+    five = cost.seed_counts(standard, 1024, cost_bill.Traffic(messages_per_burst=5, gap_seconds=1.0, quiet_seconds=10))
+    assert five["transitions"] == pytest.approx(6 / 5) and five["batches"] == pytest.approx(1 / 5)
+    apart = cost.seed_counts(standard, 1024, cost_bill.Traffic(messages_per_burst=5, gap_seconds=12.0, quiet_seconds=10))
+    assert apart["transitions"] == pytest.approx(2) and apart["batches"] == 1  # a message per burst
+    same = cost.seed_counts(standard, 1024, cost_bill.Traffic(messages_per_burst=3))
+    assert same["wru"] == pytest.approx(cost.count(cost.seed_run(standard), 1024)["wru"])
+
+
+# --------------------------------------------------------------------------- the bot's time: sync or async
+
+
+def _bot_time_bill(bot_seconds: float = 5.0, process_memory_mb: int = 192) -> cost_bill.Bill:
+    """The four workflow/mode columns and the original's, at ``bot_seconds``; process_message waits
+    for a sync bot at ``process_memory_mb``."""
+    traffic = cost_bill.Traffic(bot_seconds=bot_seconds)
+    columns = [cost_bill.Column(w.lower(), cost_bill.scale(_measured(w), traffic), process_memory_mb, "measured")
+               for w in ("STANDARD", "EXPRESS")]
+    columns.append(cost_bill.Column("seed", SEED_COUNTS, 256, "measured", fixed_items=False,
+                                    bot_invocation=cost.ORIGINAL_BOT_INVOCATION))
+    return cost_bill.monthly_bill(cost_bill.bot_time_columns(columns), traffic, cost_bill.Options(), INVENTORY,
+                                  SWEEPER, REPLY)
+
+
+EXACT = dict(rel=1e-12, abs=1e-9)
+
+
+def test_an_async_bot_costs_only_its_own_duration() -> None:
+    batches = 1_000_000 / 3
+    bot_gb_s = 512 / 1024 * _usd("lambda_per_gb_second")  # per bot-second
+    for workflow in ("standard", "express"):
+        label = f"{workflow}_async"
+        # process_message's memory does not matter: it does not wait
+        assert _bot_time_bill(5, process_memory_mb=128).total(label) == pytest.approx(
+            _bot_time_bill(5, process_memory_mb=3008).total(label), **EXACT)
+        assert _bot_time_bill(5, 128).total(f"{workflow}_sync") < _bot_time_bill(5, 3008).total(f"{workflow}_sync")
+        # the bot's seconds add its own GB-s and nothing else
+        for b in (0, 1, 5, 20, 120):
+            assert _bot_time_bill(b).total(label) - _bot_time_bill(0).total(label) == pytest.approx(
+                batches * b * bot_gb_s, **EXACT)
+        lines = {ln.name: ln.usd[label] for ln in _bot_time_bill(20).lines}
+        assert lines["process_message waiting for the bot"] is None
+        assert lines["EXPRESS execution alive while the bot runs"] is None
+        assert lines["Bot Lambda requests"] == pytest.approx(batches * _usd("lambda_per_request"), **EXACT)
+    assert _bot_time_bill(20).total("seed") - _bot_time_bill(0).total("seed") == pytest.approx(
+        batches * 20 * bot_gb_s, **EXACT)  # the original invoked its bot asynchronously too
+
+
+@pytest.mark.parametrize("process_memory_mb", [128, 192, 1024])
+@pytest.mark.parametrize("b", [0, 0.5, 5, 20, 300])
+def test_sync_minus_async_is_process_message_waiting_and_the_express_execution_alive(b, process_memory_mb) -> None:
+    bill = _bot_time_bill(b, process_memory_mb)
+    batches = 1_000_000 / 3
+    waiting = b * process_memory_mb / 1024 * _usd("lambda_per_gb_second")  # per batch
+    alive = b * cost_bill.EXPRESS_MEMORY_MB / 1024 * _usd("sfn_express_per_gb_second")
+    assert bill.total("standard_sync") - bill.total("standard_async") == pytest.approx(batches * waiting, **EXACT)
+    assert bill.total("express_sync") - bill.total("express_async") == pytest.approx(batches * (waiting + alive), **EXACT)
+    assert bill.subtotal("standard_sync", "fixed") == bill.subtotal("standard_async", "fixed")  # per message only
+
+
+def test_the_bot_time_table_is_the_bill_at_each_duration() -> None:
+    bill = _bill(cost_bill.Traffic(bot_seconds=5))  # the bill's columns: STANDARD and EXPRESS sync, original async
+    table = cost_bill.bot_time(bill, [0, 5, 20])
+    assert table.labels == ["standard_sync", "standard_async", "express_sync", "express_async", "seed"]
+    assert table.invocations == {"standard_sync": "sync", "standard_async": "async", "express_sync": "sync",
+                                 "express_async": "async", "seed": "async"}
+    assert [row.bot_seconds for row in table.rows] == [0, 5, 20]
+    five = table.rows[1]
+    for label, column in (("standard", "standard_sync"), ("express", "express_sync"), ("seed", "seed")):
+        assert five.usd_per_month[column] == pytest.approx(bill.total(label), **EXACT)
+        assert five.usd_per_million[column] == pytest.approx(bill.per_million(label), **EXACT)
+    for label in table.labels:  # linear in the bot's time, at the per-bot-second figure
+        rise = table.rows[2].usd_per_million[label] - table.rows[0].usd_per_million[label]
+        assert rise == pytest.approx(20 * table.usd_per_million_per_bot_second[label], **EXACT)
+    per_s = table.usd_per_million_per_bot_second
+    batches = 1e6 / 3
+    bot = batches * 512 / 1024 * _usd("lambda_per_gb_second")
+    assert per_s["standard_async"] == pytest.approx(bot, **EXACT) and per_s["express_async"] == pytest.approx(bot, **EXACT)
+    assert per_s["standard_sync"] == pytest.approx(bot + batches * 192 / 1024 * _usd("lambda_per_gb_second"), **EXACT)
+    assert per_s["express_sync"] == pytest.approx(
+        per_s["standard_sync"] + batches * 64 / 1024 * _usd("sfn_express_per_gb_second"), **EXACT)
+    text = "\n".join(cost_bill.render_bot_time(table))
+    for title in ("STANDARD sync", "STANDARD async", "EXPRESS sync", "EXPRESS async", "original (async)"):
+        assert title in text
+    assert len([ln for ln in text.splitlines() if re.match(r"\s*(0|5|20) \|", ln)]) == 3
+    report = cost_bill.bot_time_json(table)
+    json.dumps(report)
+    assert report["rows"][2]["usd_per_month"]["express_async"] == round(table.rows[2].usd_per_month["express_async"], 2)
+    # the EXPRESS break-even holds the bot's time only when the execution waits for it
+    assert cost_bill.express_break_even(bill)["express_execution_seconds"] == pytest.approx(12.1 + 5)
+
+
+def test_the_original_design_is_priced_with_its_bot_invoked_asynchronously() -> None:
+    """Its process_message invoked the bot with InvocationType Event and returned: bill_columns says so."""
+    assert cost.ORIGINAL_BOT_INVOCATION == "async"
+
+    def ran(workflow: str) -> cost.RunResult:
+        meter = cost.Meter()
+        meter.invocations = [cost.Invocation("post_message", 40.0, aws_ms=30.0, calls=[("dynamodb", "UpdateItem")])] * 3 + [
+            cost.Invocation("process_message", 90.0, aws_ms=10.0, calls=[("lambda", "Invoke")])]
+        meter.append_sizes = [500, 1000, 1500]
+        execution = {"transitions": 2, "waits": [10.0], "tasks": 1}
+        return cost.RunResult(workflow, {"burst": 3, "gap_seconds": 1.0, "quiet_seconds": 10, "message_bytes": 1024},
+                              3, 1, [], meter, [execution], 0, [])
+
+    columns = cost.bill_columns({"STANDARD": ran("STANDARD"), "EXPRESS": ran("EXPRESS")}, cost_bill.Traffic(),
+                                {"*": 256, "process_message": 192})
+    assert {c.label: c.bot_invocation for c in columns} == {"standard": "sync", "express": "sync", "seed": "async"}
+    with pytest.raises(ValueError):
+        cost_bill.Column("x", {}, 128, "measured", bot_invocation="later")
+
+
+@pytest.mark.parametrize("text, seconds", [("5", [5.0]), ("0,5,20", [0.0, 5.0, 20.0]), (" 2.5 , 0 ", [2.5, 0.0])])
+def test_bot_seconds_takes_a_number_or_a_list(text, seconds) -> None:
+    assert cost._durations(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5,", "a", "-1", "1,-2", "nan", "inf"])
+def test_bot_seconds_refuses_what_is_not_a_list_of_durations(text, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cost.main(["--bot-seconds", text])  # refused before anything is measured
+    assert exit_.value.code == 2 and "--bot-seconds" in capsys.readouterr().err
+
+
+def test_the_inventory_sizes_merged_maps_and_a_for_over_a_modules_instances(tmp_path) -> None:
+    """main.tf's function table: a map written out merged with one entry per instance of a module
+    called with for_each (a filtered for counts every element: an upper bound, as a toggle does)."""
+    (tmp_path / "modules" / "mon").mkdir(parents=True)
+    (tmp_path / "modules" / "fn").mkdir(parents=True)
+    (tmp_path / "modules" / "fn" / "main.tf").write_text("")
+    (tmp_path / "variables.tf").write_text('variable "apps" {\n  default = { a = { src = "x" }, b = {}, c = {} }\n}\n')
+    (tmp_path / "main.tf").write_text('''
+locals {
+  deployed = { for id, app in var.apps : id => app if try(app.src, null) != null }
+  functions = merge({
+    post    = module.fn_post.name
+    process = "p"
+  }, { for id, bot in module.bots : "bot-${id}" => bot.name })
+}
+module "fn_post" {
+  source = "./modules/fn"
+}
+module "bots" {
+  source   = "./modules/fn"
+  for_each = local.deployed
+}
+module "mon" {
+  source    = "./modules/mon"
+  functions = local.functions
+}
+''')
+    (tmp_path / "modules" / "mon" / "main.tf").write_text('''
+resource "aws_cloudwatch_metric_alarm" "per_function" {
+  for_each = var.functions
+  period   = 300
+}
+''')
+    cost_inventory.module_scopes.cache_clear()
+    try:
+        assert cost_inventory.alarms(tmp_path).by_resource == {"modules/mon/main.tf:per_function": 2 + 3}
+    finally:
+        cost_inventory.module_scopes.cache_clear()
+    deployed = cost_inventory.alarms()  # the repository's own Terraform: every function of the table counted
+    functions = re.search(r"lambda_functions = merge\(\{(.*?)\}", (ROOT / "main.tf").read_text(), re.S).group(1)
+    assert deployed.by_resource["modules/monitoring/main.tf:lambda"] >= 2 * len(re.findall(r"=", functions))
