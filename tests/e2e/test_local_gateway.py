@@ -7,8 +7,10 @@ the mapping of a handler's answer back to HTTP.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -17,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +27,8 @@ import pytest
 
 from gateway.webhook import parse_event
 from helpers import zapi_text
-from util.local_gateway import api_gateway_event, http_response
+from llm_server import FakeLLM
+from util.local_gateway import api_gateway_event, bots, http_response, send
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "util.local_gateway"]  # what `make run` runs
@@ -229,6 +233,148 @@ def test_ctrl_c_stops_cleanly_and_the_port_can_be_used_again(tmp_path):
         assert again.interrupt() == 0, again.console()
     finally:
         again.kill()
+
+
+# --- every provider, your own bot, a failing bot ----------------------------------------------
+
+DOCS = ROOT / "docs" / "local-run.md"
+EVENTS = ROOT / "lambda" / "examples" / "events"
+PROVIDER_EVENTS = {"zapi": "zapi.json", "whatsapp_cloud": "whatsapp_cloud.json", "telegram": "telegram.json",
+                   "evolution": "evolution.json", "twilio": "twilio.txt", "generic": "generic.json"}
+# who each event's sender is, as the reply's recipient
+RECIPIENTS = {"zapi": "5544999999999", "whatsapp_cloud": "972987654321", "telegram": "408258968",
+              "evolution": "5511900000001", "twilio": "whatsapp:+5541988887777", "generic": "5511912345678"}
+
+
+def documented_provider_setups() -> dict[str, dict]:
+    """docs/local-run.md's "Every provider": provider -> the app demo's PROVIDERS_MAP and secrets."""
+    text = DOCS.read_text()
+    block = text.split("## Every provider", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    setups = {}
+    for line in block.splitlines():
+        if line.startswith("export "):
+            values = dict(word.split("=", 1) for word in shlex.split(line)[1:])
+            provider = json.loads(values["PROVIDERS_MAP"])["demo"]
+            setups[provider] = json.loads(values["APP_SECRETS_JSON"]).get("demo", {})
+    return setups
+
+
+@pytest.fixture(scope="module")
+def bots_gateway(tmp_path_factory):
+    """GIVEN `make run` with one app per provider, each set up as docs/local-run.md says for app demo
+    (the app named after its provider), app `llm` on the LLM example bot (its API a local stand-in),
+    and app `failing` on a bot from another folder, with a requirements.txt, that always raises; the
+    state machine retries a failing bot twice, 1 s then 2 s later."""
+    setups = documented_provider_setups()
+    assert set(setups) == set(PROVIDER_EVENTS), setups
+    folder = tmp_path_factory.mktemp("bots") / "failing_bot"
+    folder.mkdir()
+    (folder / "handler.py").write_text(
+        "import requests  # from requirements.txt\n\n"
+        "def lambda_handler(event, context):\n"
+        "    raise RuntimeError(f'the model is overloaded ({requests.__name__} ok) for {event[\"phone_number\"]}')\n")
+    requirements = f"requests>=2  # {uuid.uuid4().hex}: a new file, so make run installs it\n"
+    (folder / "requirements.txt").write_text(requirements)
+    llm = FakeLLM()
+    secrets = {provider: setup for provider, setup in setups.items() if setup}
+    env = {
+        "DEBOUNCE_SECONDS": "1",
+        "PROCESSING_LAMBDAS_MAP": json.dumps({**{p: "echo_bot" for p in setups}, "llm": "llm_bot",
+                                              "failing": str(folder)}),
+        "PROVIDERS_MAP": json.dumps({p: p for p in setups}),
+        "APP_SECRETS_JSON": json.dumps(secrets),
+        "RETRY_INTERVAL_SECONDS": "1",
+        "RETRY_MAX_ATTEMPTS": "2",
+        "LLM_API_URL": llm.url,
+    }
+    gw = Gateway(tmp_path_factory.mktemp("gateway"), free_port(), env)
+    gw.secrets, gw.llm, gw.bot_folder = secrets, llm, folder
+    stamp = bots.STAMPS / hashlib.sha256(requirements.encode() + sys.prefix.encode()).hexdigest()[:32]
+    try:
+        assert gw.ready(), f"the gateway did not answer within {STARTUP_SECONDS} s:\n{gw.console()}"
+        yield gw
+    finally:
+        gw.kill()
+        llm.close()
+        stamp.unlink(missing_ok=True)
+
+
+def outbox_items(gateway) -> list[dict]:
+    return http("GET", f"{gateway.base}/outbox")[1]
+
+
+@subprocess_test
+def test_each_provider_s_documented_example_is_answered_through_the_outbox(bots_gateway, monkeypatch):
+    # WHEN each provider's example webhook is sent with util.local_gateway.send, as the docs say
+    monkeypatch.setenv("APP_SECRETS_JSON", json.dumps(bots_gateway.secrets))
+    for provider, event in PROVIDER_EVENTS.items():
+        assert send.main([str(EVENTS / event), "--app", provider, "--url", bots_gateway.base]) == 0, provider
+
+    # THEN each reply reaches the outbox in its provider's send request, none the DLQ
+    def all_answered():
+        items = [i for i in outbox_items(bots_gateway) if i["provider"] in PROVIDER_EVENTS]
+        return items if len(items) >= len(PROVIDER_EVENTS) else None
+
+    items = poll(all_answered, 60)
+    assert items, f"not every provider was answered:\n{json.dumps(outbox_items(bots_gateway), indent=1)}\n" \
+                  f"{bots_gateway.console()}"
+    assert {i["provider"]: (i["recipient"], i["text"]) for i in items} == {
+        provider: (recipient, "hi") for provider, recipient in RECIPIENTS.items()}
+    paths = {i["provider"]: i["path"] for i in items}
+    assert paths["telegram"] == "/bot***:abc/sendMessage"
+    assert paths["twilio"] == "/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json"
+    assert paths["whatsapp_cloud"] == "/messages"
+    console = bots_gateway.console()
+    assert "reply NOT sent" not in console and "dead-lettered" not in console
+    assert console.count("reply sent") >= len(PROVIDER_EVENTS)
+    assert "HTTP 201" in console  # Twilio's and Evolution's answer
+
+
+@subprocess_test
+def test_a_repeated_event_is_a_duplicate_only_when_its_ids_are_kept(bots_gateway, monkeypatch, capsys):
+    monkeypatch.setenv("APP_SECRETS_JSON", json.dumps(bots_gateway.secrets))
+    event = str(EVENTS / "generic.json")
+    for _ in range(2):
+        assert send.main([event, "--app", "generic", "--url", bots_gateway.base, "--keep-ids"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert '"duplicates":1' in out[-1].replace(" ", "")
+    assert send.main([str(EVENTS / "telegram.json"), "--app", "generic", "--url", bots_gateway.base]) == 1
+    assert "is a telegram webhook but app generic is generic" in capsys.readouterr().err
+
+
+@subprocess_test
+def test_the_llm_example_bot_answers_through_the_gateway(bots_gateway):
+    status, _ = http("POST", f"{bots_gateway.base}/webhook?appId=llm", zapi_text("5511955554444", "hi", "LLM1"))
+    assert status == 200
+
+    def answered():
+        return [i for i in outbox_items(bots_gateway) if i["recipient"] == "5511955554444"]
+
+    assert poll(answered, 60), bots_gateway.console()
+    assert [i["text"] for i in answered()] == ["Your order ships today."]
+    assert bots_gateway.llm.requests[0]["body"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+@subprocess_test
+def test_a_bot_from_another_folder_runs_with_its_requirements_and_each_failed_attempt_is_one_line(bots_gateway):
+    console = bots_gateway.console()
+    assert f"installing {bots_gateway.bot_folder / 'requirements.txt'} into " in console
+    [app] = [line for line in console.splitlines() if line.startswith("  app failing ")]
+    assert f"bot {bots_gateway.bot_folder} " in app and "echo bot" not in app
+    status, _ = http("POST", f"{bots_gateway.base}/webhook?appId=failing", zapi_text("5511933332222", "hi", "F1"))
+    assert status == 200
+    assert poll(lambda: "batch parked" in bots_gateway.console(), 60), bots_gateway.console()
+    lines = [line for line in bots_gateway.console().splitlines() if "failing *********2222" in line]
+    failures = [line.split("failing *********2222", 1)[1].strip() for line in lines if "bot failed" in line]
+    assert failures == [
+        f"bot failed (attempt {n} of 3): RuntimeError: the model is overloaded (requests ok) for *********2222 "
+        f"(handler.py line 4); {then}"
+        for n, then in ((1, "retry in 1 s"), (2, "retry in 2 s"), (3, "no retries left"))]
+    console = bots_gateway.console()
+    assert "5511933332222" not in console
+    for internal in ("Exception=", "FailureEventException", "moto.", "StateFail", "Traceback"):
+        assert internal not in console, internal
+    assert "sweep done" not in console or "re-armed" in console  # a sweep that did nothing prints nothing
 
 
 # --- the pure pieces ---------------------------------------------------------------------------

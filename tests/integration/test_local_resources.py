@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from util import local_aws, tfvars
+from util.local_gateway.config import debounce_policies
 from util.local_gateway import (ECHO_BOT, NOT_SET_LOCALLY, TFVARS_USED, LocalConfigError, create_resources,
                                 function_name_of, lambda_environment, local_config)
 
@@ -133,7 +134,8 @@ def terraform_environment() -> dict[str, str]:
     """NAME -> expression of every variable main.tf puts in a function's environment."""
     text = (ROOT / "main.tf").read_text()
     blocks = re.findall(r"common_environment = \{(.*?)\n  \}", text, re.S)
-    blocks += re.findall(r"environment = merge\(local\.common_environment, \{(.*?)\}\)", text, re.S)
+    blocks += [block for block in re.findall(r"environment = merge\(local\.common_environment, \{(.*?)\}\)", text, re.S)
+               if "each.key" not in block]  # not the bots' (module "bot_lambda"): the apps' code reads those
     assert len(blocks) >= 4, "main.tf's environment blocks changed shape; update this test"
     return {name: expr.strip() for block in blocks for name, expr in re.findall(r"^\s*([A-Z_]+)\s*=\s*(.+)$", block, re.M)}
 
@@ -189,10 +191,14 @@ def project(tmp_path):
     (tmp_path / "terraform.tfvars").write_text(
         'name_prefix = "shopgw"\n'
         "debounce_seconds = 7\n"
-        'processing_lambdas_map = {\n  demo = "demo-bot"\n  shop = "shop-bot"\n  faq = "faq-bot"\n}\n'
-        'api_urls_map = {\n  demo = "https://api.example.com/demo"\n  shop = "https://shop.example.com/send"\n}\n'
         "send_max_receive_count = 2\n"
-        'providers_map = {\n  demo = "twilio"\n  shop = "telegram"\n}\n'
+        "apps = {\n"
+        '  demo = { bot = "demo-bot", provider = "twilio", secrets_parameter = "/d" }\n'
+        '  shop = { bot = "shop-bot", provider = "telegram", url = "https://shop.example.com/send", secrets_parameter = "/s",'
+        ' debounce = { mode = "adaptive", max_wait_seconds = 30 } }\n'
+        '  faq  = { bot = "faq-bot", secrets_parameter = "/f" }\n'
+        '  tg   = { bot = "tg-bot", provider = "telegram", secrets_parameter = "/t" }\n'
+        "}\n"
     )
     return tmp_path
 
@@ -200,11 +206,13 @@ def project(tmp_path):
 def test_values_come_from_terraform_tfvars_and_demo_is_wired_to_the_echo_bot_and_outbox(project):
     config = local_config(env={"GATEWAY_PORT": "9123"}, root=project)
     assert (config.name_prefix, config.debounce_seconds, config.max_receive_count) == ("shopgw", "7", 2)
-    assert config.processing_lambdas == {"demo": ECHO_BOT, "shop": "shop-bot", "faq": "faq-bot"}
+    assert config.processing_lambdas == {"demo": ECHO_BOT, "shop": "shop-bot", "faq": "faq-bot", "tg": "tg-bot"}
     assert config.api_urls == {"demo": "http://127.0.0.1:9123/outbox", "shop": "https://shop.example.com/send",
-                               "faq": "http://127.0.0.1:9123/outbox"}
-    assert config.providers == {"demo": "zapi", "shop": "telegram"}  # the quick start posts Z-API to demo
+                               "faq": "http://127.0.0.1:9123/outbox", "tg": "https://api.telegram.org"}
+    # the quick start posts Z-API to demo; faq names no provider: Z-API
+    assert config.providers == {"demo": "zapi", "shop": "telegram", "faq": "zapi", "tg": "telegram"}
     assert any("faq" in note and "outbox" in note for note in config.notes)
+    assert debounce_policies(config.terraform) == {"shop": {"mode": "adaptive", "max_wait_seconds": 30}}
     assert config.http_timeout_seconds == "10"  # the variables.tf default
 
 
@@ -215,7 +223,7 @@ def test_environment_variables_override_the_tfvars(project):
         "API_URLS_MAP": json.dumps({"demo": "https://hooks.example.com/demo"}),
         "PROVIDERS_MAP": json.dumps({"demo": "generic"}),
     })
-    assert config.providers == {"demo": "generic", "shop": "telegram"}
+    assert config.providers == {"demo": "generic", "shop": "telegram", "faq": "zapi", "tg": "telegram"}
     assert config.debounce_seconds == "2"
     assert config.processing_lambdas["shop"].endswith("shop-v2:live")
     assert function_name_of(config.processing_lambdas["shop"]) == "shop-v2"

@@ -1,5 +1,6 @@
 """The HTTP side of the local run: API Gateway's HTTP API (payload format 2.0 events in, the
-function's answer mapped back to HTTP) and the local server: /webhook, /outbox and /."""
+function's answer mapped back to HTTP) and the local server: /webhook, /outbox (and the providers'
+send paths, outbox.py) and /."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .config import DEFAULT_PORT
-from .outbox import Outbox
+from .outbox import Outbox, provider_of_path
 from .timeline import Timeline, mask_digits
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit; post_message enforces its own
@@ -152,10 +153,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         if path == "/webhook" and method in ("GET", "POST"):
             self.webhook(method, body)
-        elif path == "/outbox" and method == "POST":
-            self.outbox_post(body)
         elif path == "/outbox" and method == "GET":
             self.reply(200, self.server.outbox.items())
+        elif path == "/outbox" and method == "DELETE":
+            self.reply(200, {"deleted": self.server.outbox.clear()})
+        elif method == "POST" and (path == "/outbox" or path.startswith("/outbox/")):
+            self.outbox_post(path[len("/outbox"):] or "/", body)
+        elif method == "POST" and provider_of_path(path):  # a provider's API base pointed at this server
+            self.outbox_post(path, body)
         elif path == "/" and method == "GET":
             self.reply(200, self.server.info)
         else:
@@ -199,15 +204,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def outbox_post(self, body: bytes) -> None:
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self.reply(400, {"error": "invalid_json", "message": "the outbox records JSON bodies"})
-            return
+    def outbox_post(self, path: str, body: bytes) -> None:
+        """A provider's send request (outbox.py): recorded, answered as that provider answers."""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        item = self.server.outbox.record(headers, payload)
-        self.reply(200, {"id": item["id"]})
+        form = headers.get("content-type", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+        try:
+            payload: Any = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)) if form else json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            self.reply(400, {"error": "invalid_json", "message": "the outbox records JSON (or form-encoded) bodies"})
+            return
+        answer = self.server.outbox.send(path, headers, payload, form=form)
+        self.reply(answer.status, answer.body)
 
     def reply(self, status: int, payload: Any) -> None:
         data = json.dumps(payload, indent=1 if isinstance(payload, list) else None).encode()

@@ -3,19 +3,33 @@ the handlers wired to the HTTP server, the queue poller and the sweeper's schedu
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
 import threading
 import time
 from typing import Any, Callable, TextIO
 
-from .config import ECHO_BOT, EXAMPLES, NOT_SET_LOCALLY, LocalConfig, function_name_of, lambda_environment, \
-    load_example, use_fake_aws_credentials
+from . import bots
+from .config import ECHO_BOT, NOT_SET_LOCALLY, LocalConfig, function_name_of, lambda_environment, \
+    use_fake_aws_credentials
 from .http_api import GatewayServer
 from .outbox import Outbox
 from .pollers import Schedule, SendQueuePoller, sweeper_interval_seconds
 from .resources import create_resources
-from .timeline import Timeline, install_timeline_logging, watch_replies_queued
+from .timeline import DeliveryAttempts, Timeline, install_timeline_logging, retry_policy, watch_replies_queued
+
+
+def quiet_moto(log_level: str) -> None:
+    """moto logs its internals (a failed state's repr, on every failed execution) through the
+    standard logging module; the console says what happened in its own words. LOG_LEVEL=DEBUG lets
+    them through."""
+    if log_level.upper() != "DEBUG":
+        moto = logging.getLogger("moto")
+        moto.propagate = False
+        if not any(isinstance(h, logging.NullHandler) for h in moto.handlers):
+            moto.addHandler(logging.NullHandler())
 
 
 class LocalGateway:
@@ -31,6 +45,8 @@ class LocalGateway:
         from util import local_aws
 
         config, prefix = self.config, self.config.name_prefix
+        self.install_bot_requirements()
+        quiet_moto(config.log_level)
         use_fake_aws_credentials()
         mock = mock_aws(config=local_aws.MOTO_CONFIG)
         mock.start()
@@ -57,6 +73,7 @@ class LocalGateway:
         import send_message_api.handler as send_handler
         import sweeper.handler as sweeper_handler
         from gateway import aws, settings
+        from gateway.errors import ConfigError
         from gateway.log import SERVICE
 
         settings.reset()
@@ -68,20 +85,36 @@ class LocalGateway:
         for service in ("dynamodb", "stepfunctions", "lambda", "sqs"):
             aws.client(service)  # made once here: creating boto3 clients from many threads at once races
 
-        handlers: dict[str, Callable] = {names["process"]: process_handler.lambda_handler}
-        echo = load_example(ECHO_BOT)
+        handlers: dict[str, Callable] = {names["process"]: DeliveryAttempts(
+            process_handler.lambda_handler, self.timeline, bot_failure=bots.last_failure,
+            **self._retry_policy(resources.state_machine_arn))}
+        timeouts = json.loads(os.environ.get("BOT_TIMEOUTS_MAP") or "{}")
+
+        def load(source: bots.BotSource, name: str) -> Callable:
+            apps = [app for app, fn in config.processing_lambdas.items() if function_name_of(fn) == name]
+            budget = max([float(timeouts.get(app, bots.BOT_TIMEOUT_SECONDS)) for app in apps],
+                         default=bots.BOT_TIMEOUT_SECONDS)
+            return bots.load(source, timeout_seconds=budget,
+                             overran=lambda text: self.timeline.line("bot too slow", text, name))
+
+        echo = load(bots.find(ECHO_BOT), ECHO_BOT)
         lines = []
+        files: dict[str, Any] = {}  # function name -> its handler file
         for app, value in sorted(config.processing_lambdas.items()):
             name = function_name_of(value)
+            try:
+                source = bots.find(value)
+            except bots.BotError as exc:  # a bot_source of terraform.tfvars (local_config checked the shell's)
+                raise ConfigError(f"app {app}: {exc}") from None
+            if files.setdefault(name, source and source.file) != (source and source.file):
+                raise ConfigError(f"app {app}: two different bots would both be the function {name!r} locally")
             if name not in handlers:
-                example = echo if name == ECHO_BOT else load_example(name)
-                if example is None:
-                    example = echo
+                if source is None:
                     config.notes.append(f"app {app}: Lambda {name} is not available locally, "
                                         f"the echo bot answers for it (lambda/examples/{ECHO_BOT})")
-                handlers[name] = example
-            where = f"lambda/examples/{name}" if (EXAMPLES / name / "handler.py").is_file() else f"{name} (echo bot)"
-            lines.append(f"  app {app:<8} {config.providers.get(app, 'zapi'):<9} bot {where:<28} "
+                handlers[name] = echo if source is None or name == ECHO_BOT else load(source, name)
+            where = f"{name} (echo bot)" if source is None else source.label
+            lines.append(f"  app {app:<8} {config.providers.get(app, 'zapi'):<14} bot {where:<28} "
                          f"replies -> {config.api_urls.get(app)}")
         routes = local_aws.route_lambda_invocations(handlers)
         routes.__enter__()
@@ -104,7 +137,8 @@ class LocalGateway:
             "webhook": f"{config.base_url}/webhook?appId=APP",
             "outbox": config.outbox_url,
             "debounce_seconds": float(config.debounce_seconds),
-            "apps": {app: {"processing_lambda": fn, "api_url": config.api_urls.get(app)}
+            "apps": {app: {"processing_lambda": fn, "provider": config.providers.get(app, "zapi"),
+                           "api_url": config.api_urls.get(app)}
                      for app, fn in config.processing_lambdas.items()},
             "table": table, "state_machine_arn": state_machine_arn, "send_queue_url": queue_url,
             "send_dlq_url": dlq_url, "failed_batches_queue_url": resources.failed_batches_url,
@@ -125,6 +159,27 @@ class LocalGateway:
         for note in config.notes:
             self.timeline.note(f"  note: {note}")
         self.timeline.note("")
+
+    def install_bot_requirements(self) -> None:
+        """pip-install the requirements.txt of every local bot that has one (bots.py)."""
+        for value in sorted(set(self.config.processing_lambdas.values())):
+            source = bots.find(value)
+            if source is not None and source.requirements is not None:
+                try:
+                    bots.install_requirements(source, say=lambda text: self.timeline.note(text))
+                except bots.BotError as exc:
+                    from gateway.errors import ConfigError
+
+                    raise ConfigError(str(exc)) from None
+
+    @staticmethod
+    def _retry_policy(state_machine_arn: str) -> dict:
+        import boto3
+
+        definition = boto3.client("stepfunctions").describe_state_machine(
+            stateMachineArn=state_machine_arn)["definition"]
+        interval, attempts, backoff = retry_policy(definition)
+        return {"interval_seconds": interval, "max_attempts": attempts, "backoff_rate": backoff}
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -23,7 +23,10 @@ class Timeline:
         "reply dead-lettered without retry": "reply dead-lettered",
         "webhook refused": "webhook refused",
         "webhook ignored": "webhook ignored",
+        "batch parked on the failed-batch queue": "batch parked",
     }
+    # Logged on every run, shown only when the run did something (the sweeper runs every minute).
+    IDLE = {"sweep done": ("rearmed", "failed")}
     # "message stored" says what became of the burst's timer ("timer"): a line of its own here.
     TIMER = {"started": "wait started", "extended": "wait extended"}  # "failed" has its ERROR line
     # Record fields that say which conversation a line is about, not what happened.
@@ -46,6 +49,7 @@ class Timeline:
 
     def line(self, what: str, detail: str = "", who: str = "-", at: float | None = None) -> None:
         t = (time.time() if at is None else at) - self.start
+        who = re.sub(r"\*{10,}", "*********", who)  # a long sender id (whatsapp:+55...) keeps the column
         with self._lock:
             self.out.write(f"{t:9.3f}s  {who:<22} {what:<20} {detail}".rstrip() + "\n")
             self.out.flush()
@@ -58,9 +62,11 @@ class Timeline:
     def record(self, record: logging.LogRecord) -> None:
         fields = {k: v for k, v in record.__dict__.items() if k not in self._STANDARD}
         message = record.getMessage()
+        if message in self.IDLE and not any(fields.get(name) for name in self.IDLE[message]):
+            return
         who = self._who(fields)
         what = self.LABELS.get(message, message)
-        if record.levelno >= logging.WARNING and what == message:
+        if record.levelno >= logging.WARNING and message not in self.LABELS:
             what = f"{record.levelname.lower()}: {message}"
         self.line(what, self._detail(message, fields, record), who, at=record.created)
         if message == "message stored" and fields.get("timer") in self.TIMER:  # the same line says what the timer did
@@ -102,6 +108,11 @@ class Timeline:
                 return f"HTTP {fields['status']} {fields['error']}"
             if message == "webhook ignored":
                 return str(fields["reason"])
+            if message == "batch parked on the failed-batch queue":
+                return "its retries are spent: it waits on the failed-batch queue; the conversation goes on"
+            if message == "sweep done":
+                return f"re-armed {fields['rearmed']} conversation(s)" + (
+                    f", {fields['failed']} failed" if fields.get("failed") else "")
         except (KeyError, TypeError, ValueError):
             pass  # a field was renamed: fall back to showing them all
         detail = " ".join(f"{k}={v}" for k, v in fields.items() if k not in self.IDENTITY)
@@ -161,3 +172,83 @@ def watch_replies_queued(session, queue_url: str, timeline: Timeline) -> None:
     for operation in ("SendMessage", "SendMessageBatch"):
         session.events.register(f"before-parameter-build.sqs.{operation}", remember)
         session.events.register(f"after-call.sqs.{operation}", after)
+
+
+def retry_policy(definition: str, state: str = "ProcessBatch") -> tuple[int, int, float]:
+    """(IntervalSeconds, MaxAttempts, BackoffRate) of the state machine's Retry that retries a task
+    failure (States.TaskFailed: the bot raised) in ``state``."""
+    retries = json.loads(definition)["States"][state].get("Retry", [])
+    for retry in retries:
+        if "States.TaskFailed" in retry.get("ErrorEquals", []) or "States.ALL" in retry.get("ErrorEquals", []):
+            return (int(retry.get("IntervalSeconds", 1)), int(retry.get("MaxAttempts", 3)),
+                    float(retry.get("BackoffRate", 2.0)))
+    return 1, 0, 2.0
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}" if value < 1e6 else f"{value:.0f}"
+
+
+class DeliveryAttempts:
+    """process_message's handler, wrapped: one console line per failed attempt to deliver a batch,
+    `bot failed (attempt n of m): <error>; retry in N s`, with the schedule of the state machine's
+    Retry (attempt m is the last: then the batch is parked). NotDueYet is the wait, not a failure."""
+
+    def __init__(self, handler, timeline: Timeline, *, interval_seconds: float, max_attempts: int,
+                 backoff_rate: float, bot_failure=lambda: None):
+        self.handler, self.timeline = handler, timeline
+        self.interval, self.retries, self.backoff = interval_seconds, max_attempts, backoff_rate
+        self.bot_failure = bot_failure  # what the bot raised, as the bot's wrapper remembered it
+        self._failed: dict[tuple, int] = {}  # (app, sender, seq) -> attempts failed so far
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict, context):
+        from gateway.errors import AppInvocationError, NotDueYet
+
+        key = (event.get("app_id"), event.get("sender"), event.get("seq"))
+        if event.get("park"):
+            with self._lock:
+                self._failed.pop(key, None)
+            return self.handler(event, context)
+        try:
+            result = self.handler(event, context)
+        except NotDueYet:
+            raise
+        except Exception as exc:
+            with self._lock:
+                attempt = self._failed[key] = self._failed.get(key, 0) + 1
+            total = self.retries + 1
+            if isinstance(exc, AppInvocationError):
+                what, error = "bot failed", self.bot_failure() or bot_error(str(exc))
+            else:
+                what, error = "batch not delivered", f"{type(exc).__name__}: {exc}"
+            if attempt < total:
+                then = f"retry in {_seconds(self.interval * self.backoff ** (attempt - 1))} s"
+            else:
+                then = "no retries left"
+            try:
+                who = self.timeline.conversation(str(key[0]), str(key[1]))
+            except Exception:  # noqa: BLE001 - an event without app or sender
+                who = "-"
+            error = mask_digits(" ".join(error.split()))
+            self.timeline.line(f"{what} (attempt {attempt} of {total}): {error[:300]}; {then}", who=who)
+            raise
+        with self._lock:
+            self._failed.pop(key, None)
+        return result
+
+
+def bot_error(message: str) -> str:
+    """`Type: message` out of process_message's AppInvocationError text, which carries the bot's
+    Lambda error payload (`<fn> failed: Unhandled: {"errorType": ..., "errorMessage": ...}`)."""
+    start = message.find("{")
+    if start >= 0:
+        try:
+            payload = json.loads(message[start:])
+            return f"{payload.get('errorType', 'Error')}: {payload.get('errorMessage', '')}".rstrip(": ")
+        except ValueError:
+            kind = re.search(r'"errorType":\s*"([^"]*)"', message)
+            text = re.search(r'"errorMessage":\s*"((?:[^"\\]|\\.)*)', message)
+            if kind or text:
+                return f"{kind.group(1) if kind else 'Error'}: {text.group(1) if text else ''}".rstrip(": ")
+    return message
