@@ -15,8 +15,9 @@ help:
 	@echo "make bench    - benchmarks that print figures (bench-gateway: calls, delay, imports, bursts; bench-debounce: the debounce policies on typing traces)"
 	@echo "make cost     - what the gateway costs per 1M messages, measured on moto and priced"
 	@echo "make build    - build/package/ and build/lambda.zip for terraform"
+	@echo "make validate - terraform init -backend=false + validate (no build, no AWS credentials)"
 	@echo "make deploy   - build, then terraform init + apply"
-	@echo "make destroy  - terraform destroy"
+	@echo "make destroy  - terraform init + destroy (no build needed)"
 
 CHECKOV_VENV := $(VENV)/tools/checkov
 
@@ -80,12 +81,28 @@ plot-debounce: $(STAMP)
 build: $(STAMP)
 	$(PY) util/build.py
 
-deploy: build
-	terraform init
-	terraform apply
+# Terraform runs with the CLI config the tests generate (build/terraformrc): the AWS provider from
+# the filesystem mirror $(TF_PLUGIN_MIRROR) (default /opt/tf-plugins) when it holds one, else the
+# registry. ~/.terraformrc is never touched.
+TF := TF_CLI_CONFIG_FILE=$(CURDIR)/build/terraformrc terraform
 
-destroy:
-	terraform destroy
+.PHONY: tf-config validate
+tf-config: $(STAMP)
+	$(PY) -c 'import sys; sys.path.insert(0, "tests/terraform"); import harness; harness.write_cli_config()'
+
+# terraform init (no backend) + validate: needs no build and no AWS credentials.
+validate: tf-config
+	$(TF) init -backend=false -input=false
+	$(TF) validate
+
+deploy: build tf-config
+	$(TF) init -input=false
+	$(TF) apply
+
+# Needs no build: works on a fresh clone and after `make clean`.
+destroy: tf-config
+	$(TF) init -input=false
+	$(TF) destroy
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -48,6 +48,26 @@ output "failed_batches_queue_url" {
   value       = aws_sqs_queue.failed_batches.url
 }
 
+output "failed_batches_queue_arn" {
+  description = "ARN of the failed-batch queue: the on-failure destination of async bots (a bot you deploy yourself needs sqs:SendMessage on it)."
+  value       = aws_sqs_queue.failed_batches.arn
+}
+
+output "bot_function_names" {
+  description = "app_id => name of the bot Lambda Terraform deployed from the app's bot_source."
+  value       = { for id, bot in module.bot_lambda : id => bot.function_name }
+}
+
+output "process_message_timeout_seconds" {
+  description = "process_message's timeout: process_message_timeout_seconds, or more to wait for the slowest synchronous bot (its bot_timeout_seconds, the inline wait and 15 s)."
+  value       = local.process_message_timeout_seconds
+}
+
+output "batch_lease_seconds" {
+  description = "How long a claimed batch stays with its execution: batch_lease_seconds, or more to cover the state machine's retry schedule of process_message attempts."
+  value       = local.batch_lease_seconds
+}
+
 output "dashboard_name" {
   description = "Name of the CloudWatch dashboard of the stack."
   value       = module.monitoring.dashboard_name
@@ -56,4 +76,14 @@ output "dashboard_name" {
 output "alarm_topic_arn" {
   description = "ARN of the alarm e-mail SNS topic (null when alarm_email is null)."
   value       = module.monitoring.alarm_topic_arn
+}
+
+output "alarm_names" {
+  description = "Names of every CloudWatch alarm of the stack (empty when alarms_enabled is false)."
+  value       = module.monitoring.alarm_names
+}
+
+output "alarm_actions" {
+  description = "The SNS topics every alarm notifies, on ALARM and on OK: the alarm_email topic (if any), then alarm_actions."
+  value       = module.monitoring.alarm_actions
 }

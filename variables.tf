@@ -31,153 +31,165 @@ variable "debounce_seconds" {
   }
 }
 
-variable "debounce_policies" {
-  type = map(object({
-    mode              = optional(string, "fixed")
-    quiet_seconds     = optional(number)
-    max_wait_seconds  = optional(number)
-    max_messages      = optional(number)
-    max_bytes         = optional(number)
-    min_quiet_seconds = optional(number)
-    max_quiet_seconds = optional(number)
-  }))
+variable "apps" {
+  # `any`, not an object type: Terraform silently drops an attribute an object type does not
+  # declare, so a misspelt key (`providr = "telegram"`) would deploy the app as Z-API. The
+  # validations below refuse unknown keys and bad values by name; main.tf fills in the defaults.
+  type        = any
   description = <<-EOT
-    Per-app debounce policy, app_id => object; apps not listed (and fields left out) use the defaults.
-    mode: "fixed" waits quiet_seconds (default debounce_seconds) after the latest message; "adaptive"
-    waits clamp(2.5 x the median of the sender's recent gaps, min_quiet_seconds (default
-    quiet_seconds / 5), max_quiet_seconds (default 3 x quiet_seconds)). max_wait_seconds (default
-    60, or quiet_seconds if longer) caps the wait counted from the burst's first message;
-    max_messages / max_bytes (default none) dispatch a burst at once when it reaches that size.
-    With workflow_type = "EXPRESS" keep max_wait_seconds well under 5 minutes.
+    The apps the gateway serves: app_id (the webhook's ?appId=, 1-64 letters, digits, '_' or '-') => {
+      bot                   = name or ARN of the app's processing Lambda, deployed by you; or
+      bot_source            = a folder of this repository holding the bot's handler.py (and optionally
+                              requirements.txt), e.g. "lambda/examples/echo_bot": `make build` packages it and
+                              Terraform deploys it as <name_prefix>-bot-<app_id> with REPLY_QUEUE_URL set and a
+                              role of its own (send queue, its log group); exactly one of the two
+      bot_timeout_seconds   = the bot's time budget (default 30, at most 870): a deployed bot's Lambda timeout;
+                              process_message's timeout and the batch lease follow from it, so the gateway never
+                              invokes the bot again for a batch while an earlier call can still run
+      bot_memory_mb         = memory of a bot_source bot (default 256)
+      invocation            = "sync" (default: process_message waits for the bot; one batch of a conversation
+                              at a time, in order; failures retried by the state machine, then parked) or
+                              "async" (an Event invoke: nothing waits, Lambda retries twice, then its
+                              on-failure destination puts the batch on the failed-batch queue; bursts of one
+                              conversation may be processed out of order)
+      provider              = "zapi" (default), "whatsapp_cloud", "telegram", "evolution", "twilio" or "generic"
+      url                   = where replies go: the full send URL (evolution, generic), the API base
+                              (whatsapp_cloud: https://graph.facebook.com/v21.0/PHONE_NUMBER_ID; telegram and
+                              twilio default to https://api.telegram.org and https://api.twilio.com); not for
+                              zapi, whose send URL embeds the instance token: it is the api_url of its secrets
+      secrets_parameter     = name of the SSM SecureString ("/...") holding the app's secrets as a JSON object
+                              (webhook authentication and outbound credentials, README "Add an app")
+      allow_unauthenticated = true to accept webhooks without authentication (generic, or zapi/evolution
+                              without a webhook_token); default false: such an app is refused
+      debounce              = { mode = "fixed" | "adaptive", quiet_seconds, max_wait_seconds, max_messages,
+                                max_bytes, min_quiet_seconds, max_quiet_seconds } (all optional): "fixed" waits
+                              quiet_seconds (default debounce_seconds) after the latest message; "adaptive" waits
+                              clamp(2.5 x the median of the sender's recent gaps, min_quiet_seconds (default
+                              quiet_seconds / 5), max_quiet_seconds (default 3 x quiet_seconds)); max_wait_seconds
+                              (default 60, or quiet_seconds if longer) caps the wait from a burst's first message;
+                              max_messages / max_bytes dispatch a burst at once when it reaches that size
+    }
   EOT
-  default     = {}
 
-  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
   validation {
-    condition     = alltrue([for app in keys(var.debounce_policies) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
-    error_message = "debounce_policies: every app id must be 1-64 characters of letters, digits, '_' or '-'."
+    condition     = can(keys(var.apps)) ? length(var.apps) > 0 : false
+    error_message = "apps must be a map of app id => app object with at least one app, e.g. apps = { demo = { bot = \"demo-echo-bot\", provider = \"generic\", url = \"https://...\", secrets_parameter = \"/debouncer/demo/secrets\" } }."
+  }
+
+  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in keys, names and logs.
+  validation {
+    condition     = alltrue([for id in try(keys(var.apps), []) : can(regex("^[A-Za-z0-9_-]{1,64}$", id))])
+    error_message = format("apps: app id %s must be 1-64 characters of letters, digits, '_' or '-'.", try(join(", ", [for id in keys(var.apps) : jsonencode(id) if !can(regex("^[A-Za-z0-9_-]{1,64}$", id))]), "?"))
   }
 
   validation {
-    condition     = alltrue([for p in values(var.debounce_policies) : contains(["fixed", "adaptive"], p.mode)])
-    error_message = "debounce_policies: mode must be \"fixed\" or \"adaptive\"."
+    condition     = alltrue([for id, app in try(var.apps, {}) : can(keys(app)) ? length(setsubtract(keys(app), ["bot", "bot_source", "bot_timeout_seconds", "bot_memory_mb", "invocation", "provider", "url", "secrets_parameter", "allow_unauthenticated", "debounce"])) == 0 : false])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: unknown key(s) %s (an app takes bot or bot_source, bot_timeout_seconds, bot_memory_mb, invocation, provider, url, secrets_parameter, allow_unauthenticated and debounce)", id, try(join(", ", setsubtract(keys(app), ["bot", "bot_source", "bot_timeout_seconds", "bot_memory_mb", "invocation", "provider", "url", "secrets_parameter", "allow_unauthenticated", "debounce"])), "(not an object)")) if !(can(keys(app)) ? length(setsubtract(keys(app), ["bot", "bot_source", "bot_timeout_seconds", "bot_memory_mb", "invocation", "provider", "url", "secrets_parameter", "allow_unauthenticated", "debounce"])) == 0 : false)]), "every app must be an object"))
   }
 
   validation {
-    condition = alltrue([for p in values(var.debounce_policies) : alltrue([
-      p.quiet_seconds == null ? true : p.quiet_seconds >= 0.1 && p.quiet_seconds <= 300,
-      p.max_wait_seconds == null ? true : p.max_wait_seconds >= 0.1 && p.max_wait_seconds <= 86400,
-      p.min_quiet_seconds == null ? true : p.min_quiet_seconds >= 0.02 && p.min_quiet_seconds <= 3600,
-      p.max_quiet_seconds == null ? true : p.max_quiet_seconds >= 0.1 && p.max_quiet_seconds <= 3600,
+    condition     = alltrue([for id, app in try(var.apps, {}) : (try(app.bot, null) == null ? 0 : 1) + (try(app.bot_source, null) == null ? 0 : 1) == 1 && (try(app.bot, null) == null ? true : can(regex("^\\S+$", app.bot))) && (try(app.bot_source, null) == null ? true : can(regex("^[A-Za-z0-9_][A-Za-z0-9_./-]*$", app.bot_source)) && !strcontains(try(app.bot_source, ""), ".."))])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: set either bot (the name or ARN of an existing Lambda function) or bot_source (a folder of this repository holding handler.py, e.g. lambda/examples/echo_bot, which Terraform deploys), not both", id) if !((try(app.bot, null) == null ? 0 : 1) + (try(app.bot_source, null) == null ? 0 : 1) == 1 && (try(app.bot, null) == null ? true : can(regex("^\\S+$", app.bot))) && (try(app.bot_source, null) == null ? true : can(regex("^[A-Za-z0-9_][A-Za-z0-9_./-]*$", app.bot_source)) && !strcontains(try(app.bot_source, ""), "..")))]), "bad bot"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : try(app.bot_timeout_seconds, null) == null ? true : try(app.bot_timeout_seconds >= 1 && app.bot_timeout_seconds <= 870 && floor(app.bot_timeout_seconds) == app.bot_timeout_seconds, false)])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: bot_timeout_seconds must be a whole number of seconds, 1-870 (Lambda stops a function at 900 s; process_message needs the rest to claim and record a batch around a synchronous bot)", id) if !(try(app.bot_timeout_seconds, null) == null ? true : try(app.bot_timeout_seconds >= 1 && app.bot_timeout_seconds <= 870 && floor(app.bot_timeout_seconds) == app.bot_timeout_seconds, false))]), "bad bot_timeout_seconds"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : contains(["sync", "async"], try(coalesce(app.invocation, "sync"), "sync"))])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: invocation must be sync (process_message waits for the bot) or async (an Event invoke, retried by Lambda)", id) if !contains(["sync", "async"], try(coalesce(app.invocation, "sync"), "sync"))]), "bad invocation"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : try(app.bot_memory_mb, null) == null ? true : try(app.bot_source, null) != null && try(app.bot_memory_mb >= 128 && app.bot_memory_mb <= 10240, false)])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: bot_memory_mb (128-10240) sizes a bot Terraform deploys: it takes bot_source", id) if !(try(app.bot_memory_mb, null) == null ? true : try(app.bot_source, null) != null && try(app.bot_memory_mb >= 128 && app.bot_memory_mb <= 10240, false))]), "bad bot_memory_mb"))
+  }
+
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : contains(["zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic"], try(coalesce(app.provider, "zapi"), "zapi"))])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: provider %s must be one of zapi, whatsapp_cloud, telegram, evolution, twilio, generic", id, jsonencode(try(app.provider, null))) if !(contains(["zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic"], try(coalesce(app.provider, "zapi"), "zapi")))]), "bad provider"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : try(app.url, null) == null ? true : can(regex("^https://[^/?#\\s]+", app.url))])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: url must be an https:// URL", id) if !(try(app.url, null) == null ? true : can(regex("^https://[^/?#\\s]+", app.url)))]), "bad url"))
+  }
+
+  # Z-API's send URL is .../instances/<id>/token/<token>/send-text: a credential, so it never goes
+  # into tfvars, state or the Lambda environment.
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : try(coalesce(app.provider, "zapi"), "zapi") != "zapi" ? true : try(app.url, null) == null])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: a zapi app takes no url: its send URL embeds the instance token, so it is the api_url of the app's secrets object (secrets_parameter)", id) if !(try(coalesce(app.provider, "zapi"), "zapi") != "zapi" ? true : try(app.url, null) == null)]), "zapi url"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : contains(["whatsapp_cloud", "evolution", "generic"], try(coalesce(app.provider, "zapi"), "zapi")) ? try(app.url, null) != null : true])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: a %s app needs url (whatsapp_cloud: https://graph.facebook.com/v21.0/PHONE_NUMBER_ID; evolution: the .../message/sendText/INSTANCE URL; generic: your endpoint)", id, try(coalesce(app.provider, "zapi"), "zapi")) if !(contains(["whatsapp_cloud", "evolution", "generic"], try(coalesce(app.provider, "zapi"), "zapi")) ? try(app.url, null) != null : true)]), "url required"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : try(app.secrets_parameter, null) == null ? true : can(regex("^/[A-Za-z0-9_./-]+$", app.secrets_parameter))])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: secrets_parameter must be an SSM parameter name starting with /", id) if !(try(app.secrets_parameter, null) == null ? true : can(regex("^/[A-Za-z0-9_./-]+$", app.secrets_parameter)))]), "bad secrets_parameter"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : can(tobool(try(app.allow_unauthenticated, false)))])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: allow_unauthenticated must be true or false", id) if !(can(tobool(try(app.allow_unauthenticated, false))))]), "bad allow_unauthenticated"))
+  }
+
+  # Every provider authenticates its webhooks with a secret of the app's secrets object (whatsapp_cloud
+  # app_secret, telegram secret_token, twilio auth_token, zapi/evolution/generic webhook_token), and all
+  # but generic need it to send (zapi: its api_url). Only a generic app may go without, when it says so.
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : try(app.secrets_parameter, null) != null ? true : try(coalesce(app.provider, "zapi"), "zapi") == "generic" && try(tobool(app.allow_unauthenticated), false)])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s (%s) has no secrets_parameter: name the SSM SecureString holding its webhook authentication and credentials (README, Add an app); only a generic app may instead say allow_unauthenticated = true", id, try(coalesce(app.provider, "zapi"), "zapi")) if !(try(app.secrets_parameter, null) != null ? true : try(coalesce(app.provider, "zapi"), "zapi") == "generic" && try(tobool(app.allow_unauthenticated), false))]), "an app without secrets_parameter"))
+  }
+
+  validation {
+    condition     = alltrue([for id, app in try(var.apps, {}) : can(keys(try(app.debounce, {}))) ? length(setsubtract(keys(try(app.debounce, {})), ["mode", "quiet_seconds", "max_wait_seconds", "max_messages", "max_bytes", "min_quiet_seconds", "max_quiet_seconds"])) == 0 && contains(["fixed", "adaptive"], try(coalesce(app.debounce.mode, "fixed"), "fixed")) : false])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: debounce takes mode (fixed or adaptive), quiet_seconds, max_wait_seconds, max_messages, max_bytes, min_quiet_seconds and max_quiet_seconds", id) if !(can(keys(try(app.debounce, {}))) ? length(setsubtract(keys(try(app.debounce, {})), ["mode", "quiet_seconds", "max_wait_seconds", "max_messages", "max_bytes", "min_quiet_seconds", "max_quiet_seconds"])) == 0 && contains(["fixed", "adaptive"], try(coalesce(app.debounce.mode, "fixed"), "fixed")) : false)]), "bad debounce"))
+  }
+
+  validation {
+    condition = alltrue([for id, app in try(var.apps, {}) : alltrue([
+      try(app.debounce.quiet_seconds, null) == null ? true : try(app.debounce.quiet_seconds >= 0.1 && app.debounce.quiet_seconds <= 300, false),
+      try(app.debounce.max_wait_seconds, null) == null ? true : try(app.debounce.max_wait_seconds >= 0.1 && app.debounce.max_wait_seconds <= 86400, false),
+      try(app.debounce.min_quiet_seconds, null) == null ? true : try(app.debounce.min_quiet_seconds >= 0.02 && app.debounce.min_quiet_seconds <= 3600, false),
+      try(app.debounce.max_quiet_seconds, null) == null ? true : try(app.debounce.max_quiet_seconds >= 0.1 && app.debounce.max_quiet_seconds <= 3600, false),
+      try(app.debounce.max_messages, null) == null ? true : try(app.debounce.max_messages >= 1 && app.debounce.max_messages <= 100000 && floor(app.debounce.max_messages) == app.debounce.max_messages, false),
+      try(app.debounce.max_bytes, null) == null ? true : try(app.debounce.max_bytes >= 1 && app.debounce.max_bytes <= 6000000 && floor(app.debounce.max_bytes) == app.debounce.max_bytes, false),
     ])])
-    error_message = "debounce_policies: quiet_seconds must be 0.1-300, max_wait_seconds 0.1-86400, min_quiet_seconds 0.02-3600 and max_quiet_seconds 0.1-3600."
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: debounce quiet_seconds must be 0.1-300, max_wait_seconds 0.1-86400, min_quiet_seconds 0.02-3600, max_quiet_seconds 0.1-3600, max_messages an integer 1-100000 and max_bytes an integer 1-6000000 (a synchronous Lambda invoke carries at most 6 MB)", id) if !(alltrue([
+      try(app.debounce.quiet_seconds, null) == null ? true : try(app.debounce.quiet_seconds >= 0.1 && app.debounce.quiet_seconds <= 300, false),
+      try(app.debounce.max_wait_seconds, null) == null ? true : try(app.debounce.max_wait_seconds >= 0.1 && app.debounce.max_wait_seconds <= 86400, false),
+      try(app.debounce.min_quiet_seconds, null) == null ? true : try(app.debounce.min_quiet_seconds >= 0.02 && app.debounce.min_quiet_seconds <= 3600, false),
+      try(app.debounce.max_quiet_seconds, null) == null ? true : try(app.debounce.max_quiet_seconds >= 0.1 && app.debounce.max_quiet_seconds <= 3600, false),
+      try(app.debounce.max_messages, null) == null ? true : try(app.debounce.max_messages >= 1 && app.debounce.max_messages <= 100000 && floor(app.debounce.max_messages) == app.debounce.max_messages, false),
+      try(app.debounce.max_bytes, null) == null ? true : try(app.debounce.max_bytes >= 1 && app.debounce.max_bytes <= 6000000 && floor(app.debounce.max_bytes) == app.debounce.max_bytes, false),
+    ]))]), "debounce out of range"))
   }
 
   validation {
-    condition = alltrue([for p in values(var.debounce_policies) : alltrue([
-      p.max_messages == null ? true : p.max_messages >= 1 && p.max_messages <= 100000 && floor(p.max_messages) == p.max_messages,
-      p.max_bytes == null ? true : p.max_bytes >= 1 && p.max_bytes <= 6000000 && floor(p.max_bytes) == p.max_bytes,
+    condition = alltrue([for id, app in try(var.apps, {}) : alltrue([
+      try(app.debounce.min_quiet_seconds <= app.debounce.max_quiet_seconds, true),
+      try(coalesce(app.debounce.mode, "fixed") != "fixed" ? true : app.debounce.max_wait_seconds >= app.debounce.quiet_seconds, true),
+      try(app.debounce.max_wait_seconds >= app.debounce.min_quiet_seconds, true),
     ])])
-    error_message = "debounce_policies: max_messages must be an integer 1-100000 and max_bytes an integer 1-6000000 (a synchronous Lambda invoke carries at most 6 MB)."
-  }
-
-  validation {
-    condition = alltrue([for p in values(var.debounce_policies) : alltrue([
-      p.min_quiet_seconds == null || p.max_quiet_seconds == null ? true : p.min_quiet_seconds <= p.max_quiet_seconds,
-      p.max_wait_seconds == null || p.quiet_seconds == null || p.mode != "fixed" ? true : p.max_wait_seconds >= p.quiet_seconds,
-      p.max_wait_seconds == null || p.min_quiet_seconds == null ? true : p.max_wait_seconds >= p.min_quiet_seconds,
-    ])])
-    error_message = "debounce_policies: min_quiet_seconds must not exceed max_quiet_seconds, and max_wait_seconds must be at least quiet_seconds (fixed) or min_quiet_seconds (adaptive)."
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: debounce min_quiet_seconds must not exceed max_quiet_seconds, and max_wait_seconds must be at least quiet_seconds (fixed) or min_quiet_seconds (adaptive)", id) if !(alltrue([
+      try(app.debounce.min_quiet_seconds <= app.debounce.max_quiet_seconds, true),
+      try(coalesce(app.debounce.mode, "fixed") != "fixed" ? true : app.debounce.max_wait_seconds >= app.debounce.quiet_seconds, true),
+      try(app.debounce.max_wait_seconds >= app.debounce.min_quiet_seconds, true),
+    ]))]), "debounce bounds"))
   }
 }
 
-variable "processing_lambdas_map" {
-  type        = map(string)
-  description = "app_id => name (or ARN) of the Lambda function that processes that app's batches. process_message may invoke only these."
-
-  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
-  validation {
-    condition     = alltrue([for app in keys(var.processing_lambdas_map) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
-    error_message = "processing_lambdas_map: every app id must be 1-64 characters of letters, digits, '_' or '-'."
-  }
-
-  validation {
-    condition     = length(var.processing_lambdas_map) > 0 && alltrue([for v in values(var.processing_lambdas_map) : length(trimspace(v)) > 0])
-    error_message = "processing_lambdas_map must have at least one entry and no empty function names."
-  }
-}
-
-variable "api_urls_map" {
-  type        = map(string)
-  description = "app_id => HTTPS URL that send_message_api POSTs that app's replies to. Do not embed secrets here (they end up in state and environment); keep client tokens in SSM."
-
-  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
-  validation {
-    condition     = alltrue([for app in keys(var.api_urls_map) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
-    error_message = "api_urls_map: every app id must be 1-64 characters of letters, digits, '_' or '-'."
-  }
-
-  validation {
-    condition     = alltrue([for v in values(var.api_urls_map) : startswith(v, "https://")])
-    error_message = "Every api_urls_map value must be an https:// URL."
-  }
-}
-
-variable "client_token_parameters" {
-  type        = map(string)
-  description = "app_id => name of the SSM SecureString parameter holding that app's Z-API Client-Token. Only the names are in Terraform; the values are set out of band."
-  default     = {}
-
-  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
-  validation {
-    condition     = alltrue([for app in keys(var.client_token_parameters) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
-    error_message = "client_token_parameters: every app id must be 1-64 characters of letters, digits, '_' or '-'."
-  }
-
-  validation {
-    condition     = alltrue([for v in values(var.client_token_parameters) : startswith(v, "/")])
-    error_message = "client_token_parameters values must be SSM parameter names starting with '/'."
-  }
-}
-
-variable "client_token_kms_key_arn" {
+variable "secrets_kms_key_arn" {
   type        = string
-  description = "ARN of the customer managed KMS key that encrypts the client-token and secrets_parameters parameters, if any. null: they use the AWS managed aws/ssm key and no kms:Decrypt grant is needed."
+  description = "ARN of the customer managed KMS key that encrypts the apps' secrets_parameter SecureStrings, if any. null: they use the AWS managed aws/ssm key and no kms:Decrypt grant is needed."
   default     = null
-}
-
-variable "providers_map" {
-  type        = map(string)
-  description = "app_id => messaging provider of that app: zapi, whatsapp_cloud, telegram, evolution, twilio or generic. An app that is absent uses zapi."
-  default     = {}
-
-  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
-  validation {
-    condition     = alltrue([for app in keys(var.providers_map) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
-    error_message = "providers_map: every app id must be 1-64 characters of letters, digits, '_' or '-'."
-  }
-
-  validation {
-    condition     = alltrue([for v in values(var.providers_map) : contains(["zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic"], v)])
-    error_message = "Every providers_map value must be one of zapi, whatsapp_cloud, telegram, evolution, twilio, generic."
-  }
-}
-
-variable "secrets_parameters" {
-  type        = map(string)
-  description = "app_id => name of the SSM SecureString parameter holding that app's secrets as a JSON object (webhook secrets and outbound credentials; see README, Providers and authentication). Only the names are in Terraform; the values are set out of band."
-  default     = {}
-
-  # The same alphabet as gateway/settings.py checks at cold start: app ids end up in names and logs.
-  validation {
-    condition     = alltrue([for app in keys(var.secrets_parameters) : can(regex("^[A-Za-z0-9_-]{1,64}$", app))])
-    error_message = "secrets_parameters: every app id must be 1-64 characters of letters, digits, '_' or '-'."
-  }
-
-  validation {
-    condition     = alltrue([for v in values(var.secrets_parameters) : startswith(v, "/")])
-    error_message = "secrets_parameters values must be SSM parameter names starting with '/'."
-  }
 }
 
 variable "lambda_runtime" {
@@ -226,7 +238,7 @@ variable "post_message_timeout_seconds" {
 
 variable "process_message_timeout_seconds" {
   type        = number
-  description = "Timeout of process_message, which synchronously invokes the app's processing Lambda."
+  description = "The least timeout of process_message, which waits out the inline wait and then for each synchronous bot: it is raised to inline_wait_seconds + the longest sync bot_timeout_seconds + 15 s when that is more (the process_message_timeout_seconds output)."
   default     = 60
 
   validation {
@@ -411,7 +423,7 @@ variable "tags" {
 }
 
 variable "batch_lease_seconds" {
-  description = "How long a claimed batch may stay undelivered before another execution or the sweeper takes it over. Longer than the state machine's whole retry schedule."
+  description = "The least time a claimed batch may stay undelivered before another execution or the sweeper takes it over: raised to the state machine's whole retry schedule of process_message attempts plus 60 s when that is longer (the batch_lease_seconds output), so a bot is never invoked twice at once for one batch."
   type        = number
   default     = 900
 
@@ -452,4 +464,42 @@ variable "inline_wait_seconds" {
     condition     = var.inline_wait_seconds == null ? true : var.inline_wait_seconds >= 0 && var.inline_wait_seconds <= 600
     error_message = "inline_wait_seconds must be between 0 and 600."
   }
+}
+
+variable "alarm_actions" {
+  type        = list(string)
+  description = "ARNs of existing SNS topics (e.g. the team's on-call topic) that every alarm notifies when it fires and when it is OK again, besides the alarm_email topic. Each topic's access policy, and its KMS key policy if it is encrypted, must let cloudwatch.amazonaws.com publish. At most 5, counting the alarm_email topic."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.alarm_actions : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", arn))])
+    error_message = "alarm_actions must be SNS topic ARNs (arn:aws:sns:<region>:<account>:<topic>)."
+  }
+
+  validation {
+    condition     = length(var.alarm_actions) == length(distinct(var.alarm_actions)) && length(var.alarm_actions) <= 5
+    error_message = "alarm_actions must not repeat a topic and takes at most 5: CloudWatch allows 5 actions per alarm state (the alarm_email topic counts as one)."
+  }
+}
+
+variable "alarms_enabled" {
+  type        = bool
+  description = "Create the CloudWatch alarms (dead-letter queues, failed executions, every function's Errors and Throttles, webhook 5xx) and, with alarm_email, the e-mail topic. false: none of them; alarm_email and alarm_actions are then unused."
+  default     = true
+  nullable    = false
+}
+
+variable "dashboard_enabled" {
+  type        = bool
+  description = "Create the CloudWatch dashboard of the stack (named name_prefix)."
+  default     = true
+  nullable    = false
+}
+
+variable "tracing_enabled" {
+  type        = bool
+  description = "X-Ray Active tracing on every Lambda function and on the state machine; their roles then may write trace data (xray:PutTraceSegments and the like, which AWS grants on \"*\" only). X-Ray bills the traces recorded and read. false: no tracing and no X-Ray permissions."
+  default     = false
+  nullable    = false
 }

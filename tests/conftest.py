@@ -19,6 +19,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
 
+import batch_schema  # noqa: E402
 from gateway import aws, settings  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
@@ -49,7 +50,7 @@ class World:
     PROCESS_FUNCTION = "debouncer-process-message"
     BOT_FUNCTIONS = {"bot1": "bot1-chat-lambda", "bot2": "bot2-chat-lambda"}
 
-    def __init__(self, monkeypatch, debounce_seconds: float):
+    def __init__(self, monkeypatch, debounce_seconds: float, *, timeouts: dict[str, float] | None = None):
         from moto import mock_aws
 
         from util import local_aws
@@ -60,6 +61,8 @@ class World:
         self._mock = mock_aws(config=local_aws.MOTO_CONFIG)
         self.bot_events: dict[str, list[dict]] = {app: [] for app in self.BOT_FUNCTIONS}
         self.bot_failures: dict[str, int] = {}
+        self.timeouts = timeouts  # function name -> Lambda timeout, enforced as Lambda does
+        self.schema_problems: list[str] = []  # events a bot was handed that break batch.schema.json
 
     def __enter__(self):
         import boto3
@@ -102,15 +105,28 @@ class World:
             handlers[name] = self._bot(app)
         self._serial = la.serialize_moto_requests()
         self._serial.__enter__()
-        self._routes = la.route_lambda_invocations(handlers)
+        self._routes = la.route_lambda_invocations(handlers, timeouts=self.timeouts)
         self.invocations = self._routes.__enter__()
         return self
 
     def set_bot(self, app: str, handler) -> None:
         """Replace an app's processing Lambda with ``handler(event, context)``."""
-        self.handlers[self.BOT_FUNCTIONS[app]] = handler
+        self.handlers[self.BOT_FUNCTIONS[app]] = self._checked(handler)
+
+    def _checked(self, bot):
+        """``bot``, handed only events that match lambda/gateway/schemas/batch.schema.json: one that
+        does not fails the invoke and, when the world closes, the test."""
+        def handler(event, context):
+            found = batch_schema.problems(event)
+            if found:
+                self.schema_problems += found
+                raise AssertionError(f"the batch breaks batch.schema.json: {found}")
+            return bot(event, context)
+
+        return handler
 
     def _bot(self, app: str):
+        @self._checked
         def handler(event, context):
             if self.bot_failures.get(app, 0) > 0:
                 self.bot_failures[app] -= 1
@@ -133,6 +149,7 @@ class World:
         self._routes.__exit__(*exc)
         self._serial.__exit__(*exc)
         self._mock.stop()
+        assert exc[0] is not None or not self.schema_problems, f"batches broke batch.schema.json: {self.schema_problems}"
 
     def post(self, event: dict) -> dict:
         from util.local_aws import LambdaContext

@@ -3,7 +3,8 @@
     python util/build.py [--skip-deps]
 
 Writes build/package/ and build/lambda.zip, the file Terraform deploys (`filename`, redeployed when
-`filebase64sha256` of it changes). The zip is deterministic: entries sorted, fixed timestamps and
+`filebase64sha256` of it changes), and build/bots/<app_id>.zip for each app of terraform.tfvars
+whose bot Terraform deploys (`bot_source`). The zip is deterministic: entries sorted, fixed timestamps and
 permissions, so two builds of the same code give the same bytes and `terraform plan` shows no change.
 """
 
@@ -101,6 +102,46 @@ def write_zip(package: Path = PACKAGE, output: Path = ZIP) -> Path:
     return output
 
 
+BOTS = ROOT / "build" / "bots"
+
+
+def bot_sources(root: Path = ROOT) -> dict[str, Path]:
+    """app_id -> the bot_source folder of each app in terraform.tfvars that names one."""
+    sys.path.insert(0, str(ROOT))
+    from util import tfvars
+
+    apps = tfvars.load(root).get("apps") or {}
+    return {str(app): root / str(spec["bot_source"]) for app, spec in apps.items()
+            if isinstance(spec, dict) and spec.get("bot_source")}
+
+
+def build_bot(source: Path, output: Path, *, with_dependencies: bool = True) -> Path:
+    """A bot's zip (build/bots/<app_id>.zip): its folder, with the packages its requirements.txt
+    names installed beside it for the Lambda runtime; as deterministic as the gateway's zip."""
+    if not (source / "handler.py").is_file():
+        raise SystemExit(f"bot_source {source}: no handler.py (the bot's lambda_handler) in that folder")
+    package = output.parent / output.stem / "package"
+    if package.exists():
+        shutil.rmtree(package)
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".deps"))
+    requirements = source / "requirements.txt"
+    if with_dependencies and requirements.is_file():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(package),
+             "--requirement", str(requirements), "--platform", "manylinux2014_x86_64",
+             "--implementation", "cp", "--python-version", LAMBDA_PYTHON, "--only-binary=:all:", "--upgrade"],
+            check=True,
+        )
+        for cache in package.rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
+    return write_zip(package, output)
+
+
+def build_bots(root: Path = ROOT, output_dir: Path = BOTS, *, with_dependencies: bool = True) -> dict[str, Path]:
+    return {app: build_bot(source, output_dir / f"{app}.zip", with_dependencies=with_dependencies)
+            for app, source in bot_sources(root).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-deps", action="store_true", help="copy the code only")
@@ -112,6 +153,8 @@ def main() -> None:
     archive = write_zip(path, args.zip)
     shown = [p.relative_to(ROOT) if p.is_relative_to(ROOT) else p for p in (path, archive)]
     print(f"built {shown[0]}: {files} files; {shown[1]}: {archive.stat().st_size} bytes")
+    for app, bot in build_bots(with_dependencies=not args.skip_deps).items():
+        print(f"built the bot of app {app}: {bot.relative_to(ROOT)}: {bot.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ import contextlib
 import json
 import re
 import threading
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -130,7 +132,7 @@ def create_queue(name: str, *, max_receive_count: int = 3, visibility_timeout: i
 class LambdaContext:
     """The few attributes of a Lambda context object the handlers and Powertools read."""
 
-    def __init__(self, function_name: str):
+    def __init__(self, function_name: str, timeout_seconds: float | None = None):
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
@@ -138,10 +140,13 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())  # as long as AWS's, so logs measure true to size
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
+        # None: a context kept for many calls (the local run's), which always has 60 s left
+        self._deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
+    def get_remaining_time_in_millis(self) -> int:
+        if self._deadline is None:
+            return 60_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 _moto_lock = threading.RLock()
@@ -170,18 +175,68 @@ def serialize_moto_requests() -> Iterator[None]:
         BotocoreStubber.process_request = original
 
 
+@dataclass(frozen=True)
+class AsyncRetries:
+    """Lambda's handling of an asynchronous (Event) invoke that fails: it retries the event
+    ``attempts - 1`` more times (AWS: 2 retries, about 1 and 2 minutes apart; shorter here), then
+    sends an invocation record to the function's on-failure destination, if one is configured
+    (put_function_event_invoke_config)."""
+
+    delays_seconds: tuple[float, ...] = (0.5, 1.0)
+
+
 @contextlib.contextmanager
-def route_lambda_invocations(handlers: dict[str, Handler]) -> Iterator[list[tuple[str, dict]]]:
+def route_lambda_invocations(handlers: dict[str, Handler], *, timeouts: dict[str, float] | None = None,
+                             async_retries: AsyncRetries = AsyncRetries()) -> Iterator[list[tuple[str, dict]]]:
     """Run moto Lambda invocations (from boto3 or from an executing state machine) in process.
 
     ``handlers`` maps function name to a callable(event, context). Yields the list of
     (function_name, event) of every invocation, in order. A handler that raises becomes a
-    FunctionError "Unhandled" response, as in AWS.
+    FunctionError "Unhandled" response, as in AWS. A function named in ``timeouts`` answers
+    "Task timed out" once it has run that long, as Lambda does, while the handler's thread goes on
+    (a call it made, e.g. to a bot, goes on too; in AWS the bot would). An asynchronous invoke
+    (InvocationType Event) is accepted at once and run in a thread of its own, with Lambda's retries
+    and on-failure destination (``async_retries``).
     """
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
     calls: list[tuple[str, dict]] = []
     original = LambdaSimpleBackend.invoke
+    timeouts = timeouts or {}
+
+    def run(name: str, handler: Handler, event: dict) -> tuple[bool, Any]:
+        """(ok, result or error dict), within the function's timeout when it has one."""
+        timeout = timeouts.get(name)
+        outcome: list[tuple[bool, Any]] = []
+
+        def call() -> None:
+            try:
+                outcome.append((True, handler(event, LambdaContext(name, timeout))))
+            except Exception as exc:  # noqa: BLE001 - reported to the caller as AWS does
+                outcome.append((False, {"errorType": type(exc).__name__, "errorMessage": str(exc)}))
+
+        if timeout is None:
+            call()
+        else:
+            worker = threading.Thread(target=call, daemon=True, name=f"lambda-{name}")
+            worker.start()
+            worker.join(timeout)
+            if not outcome:
+                return False, {"errorType": "Sandbox.Timedout",
+                               "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
+        return outcome[0]
+
+    def run_async(name: str, handler: Handler, event: dict, function_arn: str) -> None:
+        delays = (*async_retries.delays_seconds, None)
+        for attempt, delay in enumerate(delays, start=1):
+            if attempt > 1:
+                calls.append((name, event))
+            ok, result = run(name, handler, event)
+            if ok:
+                return
+            if delay is not None:
+                time.sleep(delay)
+        _send_to_on_failure_destination(name, function_arn, event, result, attempts=len(delays))
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
         name = function_name.split(":function:")[-1].split(":")[0]
@@ -191,11 +246,14 @@ def route_lambda_invocations(handlers: dict[str, Handler]) -> Iterator[list[tupl
             return json.dumps({"errorType": "ResourceNotFound", "errorMessage": f"no local handler for {name}"}).encode()
         event = json.loads(body) if body else {}
         calls.append((name, event))
-        try:
-            result = handler(event, LambdaContext(name))
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as AWS does
+        if headers.get("X-Amz-Invocation-Type") == "Event":
+            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+            threading.Thread(target=run_async, args=(name, handler, event, arn), daemon=True,
+                             name=f"lambda-event-{name}").start()
+            return b""
+        ok, result = run(name, handler, event)
+        if not ok:
             response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
         return json.dumps(result).encode()
 
     LambdaSimpleBackend.invoke = invoke
@@ -203,6 +261,33 @@ def route_lambda_invocations(handlers: dict[str, Handler]) -> Iterator[list[tupl
         yield calls
     finally:
         LambdaSimpleBackend.invoke = original
+
+
+def _send_to_on_failure_destination(name: str, function_arn: str, event: dict, error: dict, *, attempts: int) -> None:
+    """The record Lambda sends to an on-failure destination (SQS) when an asynchronous invoke has
+    failed every attempt."""
+    import boto3
+
+    client = boto3.client("lambda", region_name=REGION)
+    try:
+        config = client.get_function_event_invoke_config(FunctionName=name)
+    except client.exceptions.ResourceNotFoundException:
+        return  # no destination: Lambda drops the event
+    destination = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    if not destination or ":sqs:" not in destination:
+        return
+    queue_name = destination.rsplit(":", 1)[-1]
+    sqs = boto3.client("sqs", region_name=REGION)
+    record = {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": f"{function_arn}:$LATEST",
+                           "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": error,
+    }
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"], MessageBody=json.dumps(record))
 
 
 def sqs_event(messages: list[dict], queue_arn: str) -> dict:

@@ -29,16 +29,32 @@ LOAD_WINDOW_MESSAGES = 64
 logger = get_logger("process_message")
 
 
-class LambdaInvoker:
-    """Hands a batch to the per-app processing Lambda, synchronously, so its failure is ours."""
+# An asynchronous (Event) invoke carries at most 256 KB, and Lambda's on-failure record, which holds
+# the payload, must fit an SQS message (256 KB): an async app's bursts go out in parts of at most this.
+ASYNC_PAYLOAD_CAP_BYTES = 200_000
+# What process_message needs besides the bot's own time, per attempt (claim, load, mark delivered).
+SYNC_INVOKE_MARGIN_SECONDS = 5.0
 
-    def invoke(self, function_name: str, payload: dict) -> None:
+
+class NotEnoughTimeForBot(AppInvocationError):
+    """process_message has less time left than the bot's budget: invoking it now could let
+    process_message time out while the bot runs, and the state machine's retry would invoke the bot
+    again beside it. Failing before the invoke, the retry starts with a whole timeout."""
+
+
+class LambdaInvoker:
+    """Hands a batch to the per-app processing Lambda: synchronously ("sync", its failure is ours and
+    the state machine retries it) or as an Event ("async": Lambda queues, retries and, at the end,
+    sends it to the bot's on-failure destination, the failed-batch queue)."""
+
+    def invoke(self, function_name: str, payload: dict, *, invocation: str = "sync") -> None:
         body = encode_payload(payload)
-        if len(body) > LAMBDA_PAYLOAD_LIMIT_BYTES:  # Batch.parts keeps every payload under the cap
-            raise AppInvocationError(f"a payload of {len(body)} bytes is over Lambda's invoke limit")
+        limit = ASYNC_PAYLOAD_CAP_BYTES if invocation == "async" else LAMBDA_PAYLOAD_LIMIT_BYTES
+        if len(body) > limit:  # Batch.parts keeps every payload under the cap
+            raise AppInvocationError(f"a payload of {len(body)} bytes is over Lambda's {invocation} invoke limit")
         response = aws.client("lambda").invoke(
             FunctionName=function_name,
-            InvocationType="RequestResponse",
+            InvocationType="Event" if invocation == "async" else "RequestResponse",
             Payload=body,
         )
         if response.get("FunctionError"):
@@ -58,12 +74,14 @@ class Dispatcher:
         self.invoker = invoker or LambdaInvoker()
         self.clock = clock
         self.payload_cap_bytes = PAYLOAD_CAP_BYTES
+        self._remaining_seconds = None  # this invocation's time left, when the handler has a context
 
-    def handle(self, event: dict[str, Any]) -> dict:
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict:
         """Claim and deliver the execution's burst. A short remainder of the quiet period (up to
         ``inline_wait_seconds``) is waited out here, which costs less than another Wait state;
         a longer one raises NotDueYet, and the state machine waits until the moment it names."""
         app_id, sender, seq = str(event["app_id"]), str(event["sender"]), int(event["seq"])
+        self._remaining_seconds = (lambda: context.get_remaining_time_in_millis() / 1000) if context else None
         log = {"app_id": app_id, "conversation": conversation_id(app_id, sender), "seq": seq}
         correlate(logger, log["conversation"], batch_id=None)
         if event.get("park"):
@@ -126,12 +144,16 @@ class Dispatcher:
             start = max(batch.first_seq, delivered_seq + 1)
             full = dataclasses.replace(batch, first_seq=start, messages=[])
             messages = self._load(batch.app_id, batch.sender, start, batch.last_seq)
-        for part in full.stream_parts(messages, self.payload_cap_bytes):
+        invocation = self.settings.invocation_for(batch.app_id)
+        cap = min(self.payload_cap_bytes, ASYNC_PAYLOAD_CAP_BYTES) if invocation == "async" else self.payload_cap_bytes
+        for part in full.stream_parts(messages, cap):
             if part.last_seq <= delivered_seq:
                 continue  # delivered before this retry
             waited = self.clock() - part.messages[-1].received_at_ms / 1000
             correlate(logger, log["conversation"], batch_id=part.batch_id)
-            self.invoker.invoke(function_name, part.payload())
+            if invocation == "sync":
+                self._check_time_for_bot(batch.app_id)
+            self.invoker.invoke(function_name, part.payload(), invocation=invocation)
             self.store.mark_delivered(part, final=part.last_seq == batch.last_seq)
             metrics.batch_dispatched(len(part.messages), waited)
             logger.info(
@@ -139,6 +161,15 @@ class Dispatcher:
                 extra={**log, "batch_id": part.batch_id, "batch_size": len(part.messages),
                        "waited_seconds": round(waited, 3)},
             )
+
+    def _check_time_for_bot(self, app_id: str) -> None:
+        budget = self.settings.bot_timeouts.get(app_id)
+        if budget is None or self._remaining_seconds is None:
+            return
+        left = self._remaining_seconds()
+        if left < budget + SYNC_INVOKE_MARGIN_SECONDS:
+            raise NotEnoughTimeForBot(f"{left:.1f} s left, the bot of {app_id!r} may take {budget:g} s: "
+                                      "process_message_timeout_seconds is too short for it")
 
     def _load(self, app_id: str, sender: str, first_seq: int, last_seq: int) -> Iterator[StoredMessage]:
         """The messages first_seq..last_seq in order, read LOAD_WINDOW_MESSAGES at a time (from one

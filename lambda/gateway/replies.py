@@ -114,10 +114,6 @@ class ReplySender:
         log = {"app_id": reply.app_id, "conversation": conversation_id(reply.app_id, reply.phone_number),
                "recipient": mask_phone(reply.phone_number), "message_id": record.message_id}
         correlate(logger, log["conversation"])
-        url = self.settings.api_urls.get(reply.app_id)
-        if not url:
-            logger.error("no API URL for app", extra=log)
-            raise InvalidReply(f"no API URL is configured for app {reply.app_id!r}")
         provider = self.settings.provider_for(reply.app_id)
         log["provider"] = provider
         try:
@@ -125,6 +121,15 @@ class ReplySender:
         except SecretsError as exc:
             logger.error("app secrets unavailable", extra={**log, "detail": str(exc)[:200]})
             raise SendError("the app's credentials could not be read", retryable=True) from None
+        # A URL that holds a credential (Z-API's .../token/<token>/send-text) is the secrets' api_url.
+        url = secrets.get("api_url") or self.settings.api_urls.get(reply.app_id)
+        if not url:
+            logger.error("no API URL for app", extra=log)
+            raise InvalidReply(f"no API URL is configured for app {reply.app_id!r} (API_URLS_MAP, or api_url "
+                               "in its secrets)")
+        if not url.startswith(("https://", "http://")):
+            logger.error("API URL is not http(s)", extra=log)
+            raise InvalidReply(f"the API URL of app {reply.app_id!r} is not an http(s) URL")
         # A reply longer than the provider's limit goes out as several messages, in order. If part k
         # fails, the record fails and SQS redelivers it whole: parts 1..k-1 are sent again (which
         # parts were already delivered is not remembered).

@@ -1,14 +1,14 @@
 """Per-app secrets: SSM SecureString parameters read once per cold start, or the environment locally.
 
 Each app's secrets are one flat object of names to strings, e.g. for a WhatsApp Cloud app
-``{"app_secret": "...", "verify_token": "...", "access_token": "..."}``. Where they come from,
-later sources overriding earlier ones:
+``{"app_secret": "...", "verify_token": "...", "access_token": "..."}``, for a Z-API app
+``{"api_url": "https://api.z-api.io/instances/ID/token/TOKEN/send-text", "client_token": "...",
+"webhook_token": "..."}``. Where they come from, later sources overriding earlier ones:
 
 1. ``CLIENT_TOKENS_MAP`` (local runs): app_id -> Z-API Client-Token, becomes ``client_token``;
 2. ``APP_SECRETS_JSON`` (local runs): app_id -> secrets object;
-3. ``CLIENT_TOKEN_PARAMETERS_MAP``: app_id -> SSM SecureString whose value is the bare Z-API
-   Client-Token (kept as a shortcut), becomes ``client_token``;
-4. ``SECRETS_PARAMETERS_MAP``: app_id -> SSM SecureString whose value is the JSON secrets object.
+3. ``SECRETS_PARAMETERS_MAP`` (deployments: each app's ``secrets_parameter``): app_id -> SSM
+   SecureString whose value is the JSON secrets object.
 
 A successful read is cached for the life of the process; a failed one is not, so the next request
 tries again. No secret value is ever put in an exception message or a log line.
@@ -37,7 +37,6 @@ class CredentialStore:
     def __init__(self, settings: object):
         self.parameters: Mapping[str, str] = getattr(settings, "secrets_parameters", None) or {}
         self.local: Mapping[str, Mapping[str, str]] = getattr(settings, "app_secrets", None) or {}
-        self.client_token_parameters: Mapping[str, str] = getattr(settings, "client_token_parameters", None) or {}
         self.client_tokens: Mapping[str, str] = getattr(settings, "client_tokens", None) or {}
         self._cache: dict[str, Mapping[str, str]] = {}
 
@@ -49,7 +48,7 @@ class CredentialStore:
         return cached
 
     def client_token(self, app_id: str) -> str | None:
-        """The Z-API Client-Token, if any (the shape the first version of this module had)."""
+        """The Z-API Client-Token, if any."""
         return self.secrets(app_id).get("client_token") or None
 
     def _load(self, app_id: str) -> dict[str, str]:
@@ -57,9 +56,6 @@ class CredentialStore:
         if app_id in self.client_tokens:
             found["client_token"] = self.client_tokens[app_id]
         found.update(self.local.get(app_id) or {})
-        name = self.client_token_parameters.get(app_id)
-        if name:
-            found["client_token"] = _read_parameter(name)
         name = self.parameters.get(app_id)
         if name:
             found.update(_parse_secrets(name, _read_parameter(name)))

@@ -84,6 +84,54 @@ def _app_secrets(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return value
 
 
+def _app_list(env: Mapping[str, str], name: str) -> frozenset[str] | None:
+    """A JSON list of app ids; None when the variable is not set at all (local runs, tests)."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment variable {name} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, list) or not all(isinstance(app, str) and app for app in value):
+        raise ConfigError(f"environment variable {name} must be a JSON list of app ids")
+    _check_app_ids(name, value)
+    return frozenset(value)
+
+
+INVOCATIONS = ("sync", "async")
+MAX_BOT_TIMEOUT_SECONDS = 900  # Lambda's longest timeout
+
+
+def _bot_invocations(env: Mapping[str, str]) -> dict[str, str]:
+    """BOT_INVOCATIONS_MAP: app_id -> "sync" (process_message waits for the bot) or "async" (an Event
+    invoke: Lambda queues it, retries it and sends a failure to the on-failure destination)."""
+    invocations = _json_map(env, "BOT_INVOCATIONS_MAP", required=False)
+    for app_id, mode in invocations.items():
+        if mode not in INVOCATIONS:
+            raise ConfigError(f"environment variable BOT_INVOCATIONS_MAP[{app_id!r}] must be sync or async")
+    return invocations
+
+
+def _bot_timeouts(env: Mapping[str, str]) -> dict[str, float]:
+    """BOT_TIMEOUTS_MAP: app_id -> seconds its bot may run (the bot's time budget)."""
+    name = "BOT_TIMEOUTS_MAP"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment variable {name} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= MAX_BOT_TIMEOUT_SECONDS
+        for v in value.values()
+    ):
+        raise ConfigError(f"environment variable {name} must be a JSON object app_id -> seconds (1-900)")
+    _check_app_ids(name, value)
+    return {app: float(seconds) for app, seconds in value.items()}
+
+
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -170,12 +218,19 @@ class WebhookSettings:
     secrets_parameters: dict[str, str] = field(default_factory=dict)  # app_id -> SSM SecureString name
     app_secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  # local runs only
     debounce_policies: dict[str, DebouncePolicy] = field(default_factory=dict)  # DEBOUNCE_POLICIES
+    # UNAUTHENTICATED_APPS: the apps that may take webhooks without a webhook_token (Terraform's
+    # allow_unauthenticated; always set by a deployment, which refuses every other such app).
+    # None (not set: local runs) accepts them with a warning.
+    unauthenticated_apps: frozenset[str] | None = None
 
     def provider_for(self, app_id: str) -> str:
         return self.providers.get(app_id, DEFAULT_PROVIDER)
 
     def policy_for(self, app_id: str) -> DebouncePolicy:
         return self.debounce_policies.get(app_id) or default_policy(self.debounce_seconds)
+
+    def may_skip_authentication(self, app_id: str) -> bool:
+        return self.unauthenticated_apps is None or app_id in self.unauthenticated_apps
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "WebhookSettings":
@@ -189,6 +244,7 @@ class WebhookSettings:
             secrets_parameters=_json_map(env, "SECRETS_PARAMETERS_MAP", required=False),
             app_secrets=_app_secrets(env),
             debounce_policies=_debounce_policies(env),
+            unauthenticated_apps=_app_list(env, "UNAUTHENTICATED_APPS"),
         )
 
 
@@ -203,9 +259,14 @@ class ProcessorSettings:
     failed_batches_queue_url: str
     inline_wait_seconds: float = 15  # INLINE_WAIT_SECONDS: remainders up to this are waited out in process_message
     debounce_policies: dict[str, DebouncePolicy] = field(default_factory=dict)  # DEBOUNCE_POLICIES
+    bot_invocations: dict[str, str] = field(default_factory=dict)  # BOT_INVOCATIONS_MAP; absent: sync
+    bot_timeouts: dict[str, float] = field(default_factory=dict)  # BOT_TIMEOUTS_MAP: each bot's time budget
 
     def policy_for(self, app_id: str) -> DebouncePolicy:
         return self.debounce_policies.get(app_id) or default_policy(self.debounce_seconds)
+
+    def invocation_for(self, app_id: str) -> str:
+        return self.bot_invocations.get(app_id, "sync")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ProcessorSettings":
@@ -218,6 +279,8 @@ class ProcessorSettings:
             failed_batches_queue_url=_required(env, "FAILED_BATCHES_QUEUE_URL"),
             inline_wait_seconds=_number(env, "INLINE_WAIT_SECONDS", 15, 0, 600),
             debounce_policies=_debounce_policies(env),
+            bot_invocations=_bot_invocations(env),
+            bot_timeouts=_bot_timeouts(env),
         )
 
 
@@ -226,7 +289,6 @@ class SenderSettings:
     """send_message_api."""
 
     api_urls: dict[str, str]
-    client_token_parameters: dict[str, str]  # app_id -> SSM SecureString name (deployments)
     client_tokens: dict[str, str] = field(repr=False)  # app_id -> token, local runs only (CLIENT_TOKENS_MAP)
     http_timeout_seconds: float
     providers: dict[str, str] = field(default_factory=dict)  # app_id -> provider (PROVIDERS_MAP)
@@ -248,7 +310,6 @@ class SenderSettings:
                 raise ConfigError(f"API_URLS_MAP[{app_id!r}] must be an http(s) URL")
         return cls(
             api_urls=urls,
-            client_token_parameters=_json_map(env, "CLIENT_TOKEN_PARAMETERS_MAP", required=False),
             client_tokens=_json_map(env, "CLIENT_TOKENS_MAP", required=False),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10, 0.5, 60),
             providers=_providers(env),

@@ -13,7 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import metrics
 from .conversations import MAX_TEXT_BYTES, ConversationStore
 from .debounce import Burst
-from .errors import BadRequest, GatewayError, PayloadTooLarge, StoreUnavailable, UnknownApp, UnprocessablePayload
+from .errors import (BadRequest, GatewayError, PayloadTooLarge, StoreUnavailable, Unauthorized, UnknownApp,
+                     UnprocessablePayload)
 from .log import clear_correlation, correlate, get_logger, mask_phone
 from .models import Ignored, InboundMessage, conversation_id
 from .providers import WebhookRequest, get_provider
@@ -116,13 +117,22 @@ class WebhookService:
             return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": challenge}
         # Authentication comes before the body is parsed and before anything is stored.
         provider.authenticate(request, secrets)
-        if not secrets.get("webhook_token") and provider.name in OPEN_WITHOUT_TOKEN and app_id not in self._warned_open:
-            self._warned_open.add(app_id)
-            logger.warning("webhooks accepted without authentication: no webhook_token configured",
-                           extra={"app_id": app_id, "provider": provider.name})
+        if not secrets.get("webhook_token") and provider.name in OPEN_WITHOUT_TOKEN:
+            self._check_open(app_id, provider.name)
         acknowledge = getattr(provider, "acknowledge", None)
         outcome = self._store(app_id, provider.normalize(request))
         return acknowledge() if acknowledge is not None else outcome
+
+    def _check_open(self, app_id: str, provider: str) -> None:
+        """An app whose provider does not sign and that has no webhook_token: refused unless the
+        deployment allows it (apps.<id>.allow_unauthenticated), else accepted with a warning."""
+        if not self.settings.may_skip_authentication(app_id):
+            raise Unauthorized(f"this app has no {provider} webhook_token configured and does not allow "
+                               "unauthenticated webhooks; its webhooks are refused", code="not_configured")
+        if app_id not in self._warned_open:
+            self._warned_open.add(app_id)
+            logger.warning("webhooks accepted without authentication: no webhook_token configured",
+                           extra={"app_id": app_id, "provider": provider})
 
     def _secrets(self, app_id: str):
         try:

@@ -25,4 +25,4 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
 @logger.inject_lambda_context(log_event=False)
 @log_metrics
 def lambda_handler(event, context):
-    return dispatcher().handle(event)
+    return dispatcher().handle(event, context)

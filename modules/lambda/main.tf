@@ -35,11 +35,16 @@ data "aws_iam_policy_document" "logs_and_tracing" {
     resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
   }
 
-  statement {
-    sid       = "XRayWrite"
-    effect    = "Allow"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"]
+  # Only with tracing on. X-Ray's write actions have no resource types: AWS grants them on "*" only.
+  dynamic "statement" {
+    for_each = var.tracing_enabled ? ["XRayWrite"] : []
+
+    content {
+      sid       = statement.value
+      effect    = "Allow"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
   }
 }
 
@@ -78,8 +83,11 @@ resource "aws_lambda_function" "this" {
     }
   }
 
+  # Active: Lambda samples and records invocations in X-Ray. PassThrough (what AWS gives a function
+  # without the setting) is set rather than the block left out, so that turning tracing off turns
+  # it off on a deployed function too.
   tracing_config {
-    mode = "Active"
+    mode = var.tracing_enabled ? "Active" : "PassThrough"
   }
 
   # JSON format, so that Lambda filters by level. The system level WARN drops the platform's

@@ -36,7 +36,7 @@ variable "environment" {
 
 variable "policy_json" {
   type        = string
-  description = "IAM policy document (JSON) with the function's own permissions, attached inline to its role in addition to logs and X-Ray."
+  description = "IAM policy document (JSON) with the function's own permissions, attached inline to its role in addition to writing its own log group (and X-Ray, with tracing_enabled)."
 }
 
 variable "timeout" {
@@ -118,4 +118,11 @@ variable "application_log_level" {
     condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
     error_message = "application_log_level must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
   }
+}
+
+variable "tracing_enabled" {
+  type        = bool
+  description = "X-Ray Active tracing: Lambda samples and records the function's invocations, and its role may write trace data (xray:PutTraceSegments and xray:PutTelemetryRecords, on \"*\": X-Ray has no resource-level permissions). false: PassThrough mode and no X-Ray permissions."
+  default     = false
+  nullable    = false
 }

@@ -1,6 +1,7 @@
 # Alarms that mean "a person should look": a message sits in a dead-letter
 # queue, a debounce execution failed (its batch is parked), a function errors
 # or is throttled, the webhook answers 5xx. And one dashboard for the rest.
+# alarms_enabled and dashboard_enabled switch each off (the e-mail topic goes with the alarms).
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -11,7 +12,7 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  create_topic  = var.alarm_email != null
+  create_topic  = var.alarms_enabled && var.alarm_email != null
   alarm_actions = concat(aws_sns_topic.alarms[*].arn, var.alarm_actions)
   # Every alarm of this module is named "<name_prefix>-...": the topic and key grant CloudWatch
   # only for those.
@@ -136,7 +137,7 @@ resource "aws_sns_topic_subscription" "email" {
 # --- alarms ------------------------------------------------------------------
 
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
-  for_each = var.dlq_names
+  for_each = var.alarms_enabled ? var.dlq_names : {}
 
   alarm_name          = "${var.name_prefix}-${each.key}-dlq-not-empty"
   alarm_description   = "A message is in the ${each.value} dead-letter queue: it failed every retry. Inspect it, fix the cause, redrive it."
@@ -154,7 +155,10 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   tags                = var.tags
 }
 
+# count on a resource that had none: Terraform moves the existing alarm to index 0 by itself.
 resource "aws_cloudwatch_metric_alarm" "executions_failed" {
+  count = var.alarms_enabled ? 1 : 0
+
   alarm_name          = "${var.name_prefix}-executions-failed"
   alarm_description   = "A debounce execution failed: its batch could not be delivered after every retry (see the state machine's log group and the failed-batch queue)."
   namespace           = "AWS/States"
@@ -169,6 +173,13 @@ resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(local.alarm_actions) <= 5
+      error_message = "An alarm takes at most 5 actions per state: the alarm_email topic and alarm_actions make ${length(local.alarm_actions)}."
+    }
+  }
 }
 
 # One alarm per (function, metric): <name_prefix>-<label>-errors and <name_prefix>-<label>-throttles.
@@ -192,7 +203,7 @@ locals {
 }
 
 resource "aws_cloudwatch_metric_alarm" "lambda" {
-  for_each = local.lambda_alarms
+  for_each = var.alarms_enabled ? local.lambda_alarms : {}
 
   alarm_name          = "${var.name_prefix}-${each.key}"
   alarm_description   = "${each.value.function_name} ${each.value.description}"
@@ -211,6 +222,8 @@ resource "aws_cloudwatch_metric_alarm" "lambda" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
+  count = var.alarms_enabled ? 1 : 0
+
   alarm_name          = "${var.name_prefix}-api-5xx"
   alarm_description   = "The webhook answered 5xx: providers retry, but messages may be late or lost if it persists."
   namespace           = "AWS/ApiGateway"
@@ -244,8 +257,9 @@ locals {
       ]
     },
     {
-      title   = "Lambda invocations and errors"
-      metrics = flatten([for label, name in var.function_names : [["AWS/Lambda", "Invocations", "FunctionName", name, { stat = "Sum" }], ["AWS/Lambda", "Errors", "FunctionName", name, { stat = "Sum" }], ["AWS/Lambda", "Throttles", "FunctionName", name, { stat = "Sum" }]]])
+      title = "Lambda invocations and errors"
+      # One line per (function, metric). Not flatten(): it would flatten the lines themselves too.
+      metrics = [for pair in setproduct(values(var.function_names), ["Invocations", "Errors", "Throttles"]) : ["AWS/Lambda", pair[1], "FunctionName", pair[0], { stat = "Sum" }]]
     },
     {
       title   = "Lambda duration p99"
@@ -275,6 +289,8 @@ locals {
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
+  count = var.dashboard_enabled ? 1 : 0
+
   dashboard_name = var.name_prefix
   dashboard_body = jsonencode({
     widgets = [

@@ -61,7 +61,7 @@ variable "api_5xx_threshold" {
 
 variable "alarm_email" {
   type        = string
-  description = "E-mail address notified of alarms through a KMS-encrypted SNS topic (confirm the subscription e-mail). null: no topic; the alarms still show in the console."
+  description = "E-mail address notified of alarms through a KMS-encrypted SNS topic; nothing arrives until the address confirms the subscription from the e-mail AWS sends it. null: no topic; the alarms still show in the console."
   default     = null
 
   validation {
@@ -72,8 +72,33 @@ variable "alarm_email" {
 
 variable "alarm_actions" {
   type        = list(string)
-  description = "Further ARNs (e.g. an existing SNS topic) notified when an alarm fires."
+  description = "ARNs of existing SNS topics that every alarm notifies when it fires and when it is OK again, besides the alarm_email topic. Each topic's access policy (and its KMS key's, if encrypted) must let cloudwatch.amazonaws.com publish."
   default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.alarm_actions : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", arn))])
+    error_message = "alarm_actions must be SNS topic ARNs (arn:aws:sns:<region>:<account>:<topic>)."
+  }
+
+  validation {
+    condition     = length(var.alarm_actions) <= 5
+    error_message = "alarm_actions takes at most 5 topics: CloudWatch allows 5 actions per alarm state (the alarm_email topic counts as one)."
+  }
+}
+
+variable "alarms_enabled" {
+  type        = bool
+  description = "Create the alarms (and the alarm_email topic). false: no alarms, no topic; alarm_email and alarm_actions are then unused."
+  default     = true
+  nullable    = false
+}
+
+variable "dashboard_enabled" {
+  type        = bool
+  description = "Create the CloudWatch dashboard."
+  default     = true
+  nullable    = false
 }
 
 variable "tags" {

@@ -53,16 +53,21 @@ data "aws_iam_policy_document" "permissions" {
     resources = ["*"]
   }
 
-  statement {
-    sid    = "XRayWrite"
-    effect = "Allow"
-    actions = [
-      "xray:PutTraceSegments",
-      "xray:PutTelemetryRecords",
-      "xray:GetSamplingRules",
-      "xray:GetSamplingTargets",
-    ]
-    resources = ["*"]
+  # Only with tracing on; X-Ray's actions have no resource types, so "*" is the only resource.
+  dynamic "statement" {
+    for_each = var.tracing_enabled ? ["XRayWrite"] : []
+
+    content {
+      sid    = statement.value
+      effect = "Allow"
+      actions = [
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+      ]
+      resources = ["*"]
+    }
   }
 }
 
@@ -84,6 +89,7 @@ resource "aws_cloudwatch_log_group" "this" {
 
 resource "aws_sfn_state_machine" "this" {
   #checkov:skip=CKV_AWS_285:Level ERROR with include_execution_data=false on purpose: execution data carries message text and phone numbers, which must not land in logs.
+  #checkov:skip=CKV_AWS_284:X-Ray tracing is switchable (tracing_enabled, off by default): it costs per trace recorded and read, so operators turn it on when they need it.
   name     = var.name
   role_arn = aws_iam_role.this.arn
   type     = var.workflow_type
@@ -100,8 +106,9 @@ resource "aws_sfn_state_machine" "this" {
     level                  = "ERROR"
   }
 
+  # Set either way (not left out when off), so that turning tracing off reaches a deployed machine.
   tracing_configuration {
-    enabled = true
+    enabled = var.tracing_enabled
   }
 
   tags = var.tags

@@ -63,3 +63,10 @@ variable "tags" {
   description = "Extra tags for the state machine, role and log group (provider default_tags are applied anyway)."
   default     = {}
 }
+
+variable "tracing_enabled" {
+  type        = bool
+  description = "X-Ray tracing of the state machine's executions; its role then may write trace data and read the sampling rules (on \"*\": X-Ray has no resource-level permissions). false: no tracing and no X-Ray permissions."
+  default     = false
+  nullable    = false
+}

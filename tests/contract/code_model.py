@@ -655,10 +655,11 @@ class TerraformRoot:
         return names
 
     def functions(self) -> list[TerraformFunction]:
-        """Every module call with a ``handler`` argument (a Lambda function of ours)."""
+        """Every module call with a ``handler`` argument (a Lambda function of ours). The bots a
+        ``for_each`` call deploys from the apps' bot_source folders are the apps' code, not ours."""
         found = []
         for name, body in self.modules.items():
-            if "handler" not in body:
+            if "handler" not in body or "for_each" in body:
                 continue
             environment = self.environment_names(_one(body.get("environment", [""])) or "")
             policy_ref = _one(body.get("policy_json", [""])) or ""

@@ -33,7 +33,7 @@ RUNTIME_ENV = {"AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION", "
 # What the Lambda service needs in the function's role to poll an SQS event source
 # (the actions of the AWSLambdaSQSQueueExecutionRole managed policy).
 SQS_EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-# modules/lambda gives every function these, and nothing else.
+# modules/lambda gives every function these, and nothing else (X-Ray only with tracing_enabled).
 LOGS_AND_TRACING_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
                             "xray:PutTelemetryRecords"}
 
@@ -57,12 +57,36 @@ def test_terraform_declares_the_gateway_functions() -> None:
 
 
 def _handler_strings() -> list[str]:
-    """Every handler string in the Terraform: module arguments and aws_lambda_function resources."""
+    """Every handler string in the Terraform: module arguments and aws_lambda_function resources,
+    but the bots' (a ``for_each`` module call over the apps' bot_source folders: their handler is
+    relative to each folder, checked below)."""
     found = []
     for directory in [REPO, *sorted(p for p in (REPO / "modules").iterdir() if p.is_dir())]:
-        text = json.dumps(parse_tf_dir(directory))
+        parsed = parse_tf_dir(directory)
+        parsed["module"] = [{name: body for name, body in block.items() if "for_each" not in body}
+                            for block in parsed.get("module", [])]
+        text = json.dumps(parsed)
         found += re.findall(r'"handler": \["([A-Za-z0-9_.]+)"\]', text)
     return sorted(set(found))
+
+
+def test_every_bot_source_of_the_committed_and_example_tfvars_holds_its_handler() -> None:
+    """A bot Terraform deploys runs handler.lambda_handler (main.tf's bot_lambda) from its folder."""
+    import hcl2
+
+    bot_handler = [body for block in parse_tf_dir(REPO)["module"] for name, body in block.items()
+                   if name == "bot_lambda"][0]["handler"][0]
+    module_file, function = bot_handler.rsplit(".", 1)
+    sources = set()
+    for tfvars in [REPO / "terraform.tfvars", *(REPO / "examples").glob("*.tfvars")]:
+        apps = (hcl2.loads(tfvars.read_text()).get("apps") or [{}])[0]
+        sources |= {app["bot_source"] for app in apps.values() if "bot_source" in app}
+    assert "lambda/examples/echo_bot" in sources
+    for source in sorted(sources):
+        path = REPO / source / f"{module_file}.py"
+        assert path.is_file(), f"bot_source {source}: no {module_file}.py"
+        tree = ast.parse(path.read_text())
+        assert function in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, f"{path}: no {function}"
 
 
 def test_handler_strings_are_found() -> None:
@@ -121,7 +145,11 @@ def test_lambda_module_grants_only_its_own_logs_and_tracing() -> None:
     parsed = parse_tf_dir(REPO / "modules" / "lambda")
     documents = {n: b for block in parsed["data"] for kind, named in block.items()
                  if kind == "aws_iam_policy_document" for n, b in named.items()}
-    actions = {a for s in documents["logs_and_tracing"]["statement"] for a in s["actions"][0]}
+    # The X-Ray statement is a dynamic block, present with tracing_enabled only (its switch:
+    # tests/terraform/test_observability_tf.py).
+    document = documents["logs_and_tracing"]
+    statements = document["statement"] + [c for d in document.get("dynamic", []) for c in d["statement"]["content"]]
+    actions = {a for s in statements for a in s["actions"][0]}
     assert actions == LOGS_AND_TRACING_ACTIONS
     text = json.dumps(documents["logs_and_tracing"])
     assert "aws_cloudwatch_log_group.this.arn" in text, "log permissions must be scoped to the function's log group"

@@ -273,6 +273,28 @@ def test_zapi_without_a_token_stays_open_and_says_so_once(world, caplog):
     assert len(warnings) == 1 and warnings[0]["app_id"] == "bot1"
 
 
+@pytest.mark.parametrize("provider", ["zapi", "evolution", "generic"])
+def test_a_deployed_app_without_a_token_is_refused_unless_it_allows_unauthenticated(world, provider):
+    """A deployment always sets UNAUTHENTICATED_APPS (apps.<id>.allow_unauthenticated): an app of a
+    provider that does not sign, with no webhook_token, is refused unless it is listed there."""
+    body = {"zapi": load_fixture("zapi", "text.json"),
+            "evolution": load_fixture("evolution", "messages_upsert_conversation.json"),
+            "generic": {"phone_number": "5511999990000", "text": "hi", "message_id": "G1"}}[provider]
+    use_provider(world, provider, {}, env={"UNAUTHENTICATED_APPS": "[]"})
+    assert_refused(world, world.post(api_event(body)), 401, "not_configured")
+
+    use_provider(world, provider, {}, env={"UNAUTHENTICATED_APPS": '["bot2", "bot1"]'})
+    assert world.post(api_event(body))["statusCode"] == 200
+    assert len(stored_texts(world)) == 1
+
+
+def test_a_webhook_token_authenticates_whatever_unauthenticated_apps_says(world):
+    use_provider(world, "zapi", env={"UNAUTHENTICATED_APPS": "[]"})
+    body = load_fixture("zapi", "text.json")
+    assert_refused(world, world.post(api_event(body)), 401, "missing_token")
+    assert world.post(api_event(body, headers={"X-Webhook-Token": "zapi-webhook-token"}))["statusCode"] == 200
+
+
 def test_unreadable_secrets_are_503_and_nothing_is_stored(world):
     use_provider(world, "whatsapp_cloud", {}, env={"SECRETS_PARAMETERS_MAP": json.dumps({"bot1": "/absent"})})
     event = raw_event(fixture_bytes("whatsapp_cloud", "text.json"), {"X-Hub-Signature-256": WA_VECTOR["signature"]})

@@ -102,3 +102,30 @@ def test_an_unreachable_provider_fails_the_record(send, monkeypatch):
 def test_no_token_header_when_the_app_has_none(send, provider):
     send(sqs_event(reply(app="bot2")))
     assert "Client-Token" not in provider.requests[0]["headers"]
+
+
+def test_a_zapi_send_url_from_the_secrets_api_url_is_used_and_never_configured_in_the_environment(
+        send, provider, monkeypatch):
+    """Z-API's send URL holds the instance token, so a deployment keeps it in the app's secrets
+    (api_url), not in API_URLS_MAP: bot3 has no URL there, its secrets carry one."""
+    import send_message_api.handler as handler
+
+    send_url = f"{provider.url}/instances/3C0FFEE/token/SECRET-INSTANCE-TOKEN/send-text"
+    monkeypatch.setenv("APP_SECRETS_JSON", json.dumps({"bot3": {"api_url": send_url, "client_token": "ct3"}}))
+    settings.reset()
+    handler.sender.cache_clear()
+    assert failed_ids(send(sqs_event(reply(app="bot3", text="from the secret URL")))) == []
+    request = provider.requests[0]
+    assert request["path"] == "/instances/3C0FFEE/token/SECRET-INSTANCE-TOKEN/send-text"
+    assert json.loads(request["body"]) == {"phone": PHONE, "message": "from the secret URL"}
+    assert request["headers"]["Client-Token"] == "ct3"
+
+
+def test_a_secret_api_url_that_is_not_http_is_dead_lettered_not_sent(send, provider, monkeypatch):
+    import send_message_api.handler as handler
+
+    monkeypatch.setenv("APP_SECRETS_JSON", json.dumps({"bot3": {"api_url": "ftp://example.com/x"}}))
+    settings.reset()
+    handler.sender.cache_clear()
+    assert failed_ids(send(sqs_event(reply(app="bot3")))) == ["m0"]
+    assert provider.requests == []

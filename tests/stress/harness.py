@@ -229,7 +229,7 @@ class App:
         self.lock = threading.Lock()
         self.deliveries: list[dict] = []
 
-    def invoke(self, function_name: str, payload: dict) -> None:
+    def invoke(self, function_name: str, payload: dict, *, invocation: str = "sync") -> None:
         if self.faults.roll(self.faults.rates.app_invoke, "lambda.invoke"):
             raise AppInvocationError("injected: the bot crashed")
         with self.lock:

@@ -118,11 +118,12 @@ def copy_root(destination: Path) -> Path:
     finally:
         sys.path.remove(str(REPO))
     destination.mkdir(parents=True, exist_ok=True)
-    for path in [*REPO.glob("*.tf"), *REPO.glob("*.tfvars")]:
+    for path in [*REPO.glob("*.tf"), *REPO.glob("*.tfvars"), *REPO.glob(".terraform.lock.hcl")]:
         shutil.copy2(path, destination / path.name)
     shutil.copytree(REPO / "modules", destination / "modules")
     package = build.build(destination / "build" / "package", with_dependencies=False)
     build.write_zip(package, destination / "build" / "lambda.zip")
+    build.build_bots(REPO, destination / "build" / "bots", with_dependencies=False)
     return destination
 
 
@@ -168,9 +169,18 @@ def patch_moto_gaps() -> contextlib.ExitStack:
       UpdateFunctionConfiguration and never returned, so the provider reads no ``logging_config``
       and plans it again forever: keep it and return it with AWS's defaults (Text format, the
       ``/aws/lambda/<name>`` group; INFO levels under JSON).
+    * ``TracingConfig`` is kept by CreateFunction but dropped by UpdateFunctionConfiguration, so
+      turning X-Ray tracing on or off on a deployed function never takes: keep it (a mode other
+      than Active or PassThrough is refused, as AWS does).
+    * ``tracingConfiguration`` of UpdateStateMachine is ignored by moto when it is ``{}``, which is
+      how the provider's SDK sends ``enabled = false`` (a false bool is left out; AWS reads it as
+      false), so turning tracing off waits forever for it to show: store it, ``enabled`` false
+      unless given.
     """
+    from moto.awslambda.exceptions import ValidationException as LambdaValidationException
     from moto.awslambda.models import LambdaFunction
     from moto.sqs.models import Queue
+    from moto.stepfunctions.models import StepFunctionBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
     stack = contextlib.ExitStack()
@@ -218,12 +228,26 @@ def patch_moto_gaps() -> contextlib.ExitStack:
     def update_configuration(self, config_updates):
         if "LoggingConfig" in config_updates:
             self.logging_config = logging_config(self, config_updates["LoggingConfig"])
+        if "TracingConfig" in config_updates:
+            mode = (config_updates["TracingConfig"] or {}).get("Mode", "PassThrough")
+            if mode not in ("Active", "PassThrough"):
+                raise LambdaValidationException(mode, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]")
+            self.tracing_config = {"Mode": mode}
         return original_update_configuration(self, config_updates)
+
+    original_update_state_machine = StepFunctionBackend.update_state_machine
+
+    def update_state_machine(self, arn, *args, tracing_configuration=None, **kwargs):
+        machine = original_update_state_machine(self, arn, *args, tracing_configuration=tracing_configuration, **kwargs)
+        if tracing_configuration is not None:
+            machine.tracingConfiguration = {"enabled": bool(tracing_configuration.get("enabled", False))}
+        return machine
 
     patches = {
         (LambdaFunction, "__init__"): function_init,
         (LambdaFunction, "get_configuration"): get_configuration,
         (LambdaFunction, "update_configuration"): update_configuration,
+        (StepFunctionBackend, "update_state_machine"): update_state_machine,
         (StepFunctionResponse, "validate_state_machine_definition"): validate_state_machine_definition,
         (StepFunctionResponse, "list_state_machine_versions"): list_state_machine_versions,
         (Queue, "attributes"): property(attributes),

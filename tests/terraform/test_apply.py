@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import re
+import shutil
 import threading
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
@@ -35,8 +38,11 @@ from http_server import RecordingServer
 REGION = "us-east-1"
 # The committed example values (hcl2 wraps each value in a list).
 TFVARS = {k: v[0] for k, v in hcl2.loads((harness.REPO / "terraform.tfvars").read_text()).items()}
-APP = next(iter(TFVARS["processing_lambdas_map"]))  # "demo"
+APP = next(iter(TFVARS["apps"]))  # "demo", a Z-API app
+WEBHOOK_TOKEN = "webhook-token-for-the-test"
 CLIENT_TOKEN = "client-token-for-the-test"
+# Z-API's send URL holds the instance token: it comes from the app's secrets, never from Terraform.
+ZAPI_SEND_URL = "https://api.z-api.io/instances/3C0FFEE/token/INSTANCE-TOKEN-FOR-THE-TEST/send-text"
 TIMINGS: dict[str, float] = {}
 
 
@@ -127,18 +133,27 @@ def test_each_function_has_its_handler_and_an_environment_its_settings_accept(st
            for name in [out[o] for o in FUNCTIONS] + ["debouncer-sweeper"]}  # fmt: skip
     webhook = settings.WebhookSettings.from_env(env[out["post_message_function_name"]])
     assert webhook.table_name == out["table_name"] and webhook.state_machine_arn == out["state_machine_arn"]
-    assert webhook.processing_lambdas == TFVARS["processing_lambdas_map"]
+    assert webhook.processing_lambdas == {app: spec.get("bot") or out["bot_function_names"][app]
+                                          for app, spec in TFVARS["apps"].items()}
+    assert webhook.providers == {app: spec.get("provider", "zapi") for app, spec in TFVARS["apps"].items()}
+    assert webhook.secrets_parameters == {app: spec["secrets_parameter"] for app, spec in TFVARS["apps"].items()}
+    assert webhook.unauthenticated_apps == frozenset()  # a deployment refuses apps without authentication
     assert webhook.debounce_seconds == TFVARS["debounce_seconds"]
 
     processor = settings.ProcessorSettings.from_env(env[out["process_message_function_name"]])
     assert processor.table_name == out["table_name"]
-    assert processor.processing_lambdas == TFVARS["processing_lambdas_map"]
+    assert processor.processing_lambdas == webhook.processing_lambdas
     assert processor.failed_batches_queue_url == out["failed_batches_queue_url"]
     assert processor.inline_wait_seconds == 15  # STANDARD's default, from the null variable
+    assert processor.bot_timeouts == {app: 30.0 for app in TFVARS["apps"]}  # the default budget
+    assert processor.bot_invocations == {app: "sync" for app in TFVARS["apps"]}
+    # 15 s inline wait + a 30 s bot + 15 s: the default process_message_timeout_seconds (60) holds it
+    assert _configuration(stack, out["process_message_function_name"])["Timeout"] == out["process_message_timeout_seconds"] == 60
+    assert processor.batch_lease_seconds == out["batch_lease_seconds"] == 900
 
     sender = settings.SenderSettings.from_env(env[out["send_message_api_function_name"]])
-    assert sender.api_urls == TFVARS["api_urls_map"]
-    assert sender.client_token_parameters == TFVARS["client_token_parameters"]
+    assert sender.api_urls == {app: spec["url"] for app, spec in TFVARS["apps"].items() if "url" in spec}
+    assert sender.secrets_parameters == webhook.secrets_parameters and sender.providers == webhook.providers
     assert (sender.send_queue_url, sender.send_dlq_url) == (out["send_queue_url"], out["send_dlq_url"])
 
     sweeper_settings = settings.SweeperSettings.from_env(env["debouncer-sweeper"])
@@ -321,6 +336,25 @@ class AppliedFunctions:
 
         return run
 
+    def bot_handler(self, name: str, package: Path):
+        """A bot deployed from its own zip: its handler module loaded from the unpacked zip. It runs
+        inside process_message's invoke, which holds the environment lock: the variables of its own
+        that no gateway function has (REPLY_QUEUE_URL, APP_ID) stay set for the test instead."""
+        unpacked = package.parent / f"{package.stem}-unpacked"
+        shutil.rmtree(unpacked, ignore_errors=True)
+        with zipfile.ZipFile(package) as archive:
+            archive.extractall(unpacked)
+        module_file, attribute = self.configs[name]["Handler"].rsplit(".", 1)
+        spec = importlib.util.spec_from_file_location(f"deployed_bot_{package.stem}", unpacked / f"{module_file}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        variables = self.configs[name].get("Environment", {}).get("Variables", {})
+        own = {key: value for key, value in variables.items() if key not in self.all_keys}
+        assert "REPLY_QUEUE_URL" in own, variables
+        os.environ.update(own)
+        self.bot_keys = set(own)
+        return getattr(module, attribute)
+
     @staticmethod
     def cold_start() -> None:
         """Forget settings, clients and the handlers' cached services: the next invocation of
@@ -339,7 +373,7 @@ class AppliedFunctions:
 @contextlib.contextmanager
 def redirect_https(host: str, local_url: str):
     """Requests to https://<host>/... go to the local HTTP server instead (the path kept): the
-    reply really leaves send_message_api over HTTP, to the URL Terraform configured."""
+    reply really leaves send_message_api over HTTP, to the URL the app is configured with."""
     import requests.adapters
 
     original = requests.adapters.HTTPAdapter.send
@@ -372,17 +406,38 @@ def test_a_burst_through_the_applied_system_gives_one_batch_and_one_reply(stack)
     functions = AppliedFunctions(aws.lambda_, [webhook_function, out["process_message_function_name"],
                                                out["send_message_api_function_name"]])  # fmt: skip
     bot_name = json.loads(functions.configs[out["process_message_function_name"]]["Environment"]["Variables"]["PROCESSING_LAMBDAS_MAP"])[APP]
+    # The committed tfvars deploys the example echo bot (bot_source): it runs from the zip Terraform
+    # deployed, with the environment Terraform gave it.
+    assert bot_name == out["bot_function_names"][APP] == f"debouncer-bot-{APP}"
+    bot_config = functions.configs[bot_name] = aws.lambda_.get_function_configuration(FunctionName=bot_name)
+    assert bot_config["Timeout"] == 30 and bot_config["Handler"] == "handler.lambda_handler"  # the default budget
+    echo_bot = functions.bot_handler(bot_name, stack.tf.workdir / "build" / "bots" / f"{APP}.zip")
+    del functions.configs[bot_name]
     batches: list[dict] = []
 
     def bot(event, context):
         batches.append(event)
-        return {"ok": True}
+        return echo_bot(event, context)
 
     handlers = {name: functions.handler(name) for name in functions.configs}
     handlers[bot_name] = bot
-    parameter = TFVARS["client_token_parameters"][APP]
-    aws.ssm.put_parameter(Name=parameter, Type="SecureString", Value=CLIENT_TOKEN)  # out of band, as the README says
-    api_url = urlsplit(TFVARS["api_urls_map"][APP])
+    # moto runs the SQS event source mapping inside the SendMessage call, here the echo bot's, while
+    # process_message (holding the environment lock) waits for the bot: send_message_api runs in a
+    # thread of its own instead, as Lambda's pollers would run it.
+    send_name, send_handler = out["send_message_api_function_name"], handlers[out["send_message_api_function_name"]]
+    sent: list[dict] = []
+
+    def send_later(event, context):
+        thread = threading.Thread(target=lambda: sent.append(send_handler(event, context)), daemon=True)
+        thread.start()
+        return {"batchItemFailures": []}
+
+    handlers[send_name] = send_later
+    parameter = TFVARS["apps"][APP]["secrets_parameter"]
+    aws.ssm.put_parameter(Name=parameter, Type="SecureString",  # out of band, as the README says
+                          Value=json.dumps({"api_url": ZAPI_SEND_URL, "client_token": CLIENT_TOKEN,
+                                            "webhook_token": WEBHOOK_TOKEN}))
+    api_url = urlsplit(ZAPI_SEND_URL)
     functions.cold_start()
     try:
         with RecordingServer() as provider, redirect_https(api_url.hostname, provider.url) as redirected, \
@@ -390,7 +445,8 @@ def test_a_burst_through_the_applied_system_gives_one_batch_and_one_reply(stack)
             # WHEN three messages arrive through the API's integration target, 0.2 s apart
             phone = "5544999999999"
             for number, text in enumerate(["hi", "I have a question", "about my order"], 1):
-                event = api_event(zapi_text(phone, text, message_id=f"TF-{number}"), app_id=APP)
+                event = api_event(zapi_text(phone, text, message_id=f"TF-{number}"), app_id=APP,
+                                  headers={"X-Webhook-Token": WEBHOOK_TOKEN})
                 response = aws.lambda_.invoke(FunctionName=webhook_function, Payload=json.dumps(event).encode())
                 assert "FunctionError" not in response, response["Payload"].read()
                 assert json.loads(response["Payload"].read())["statusCode"] == 200
@@ -398,23 +454,24 @@ def test_a_burst_through_the_applied_system_gives_one_batch_and_one_reply(stack)
 
             # THEN the state machine Terraform created delivers exactly one batch to the app's Lambda
             executions = lambda: aws.sfn.list_executions(stateMachineArn=out["state_machine_arn"])["executions"]
-            assert wait_for(lambda: batches and all(e["status"] != "RUNNING" for e in executions()), timeout=60)
+            assert wait_for(lambda: batches and all(e["status"] != "RUNNING" for e in executions()), timeout=60), (
+                executions(), [aws.sfn.get_execution_history(executionArn=e["executionArn"])["events"][-3:]
+                               for e in executions()], invocations)
             assert [e["status"] for e in executions()] == ["SUCCEEDED"]
             assert len(batches) == 1
             assert batches[0]["app_id"] == APP and batches[0]["phone_number"] == phone
             assert [m["text"] for m in batches[0]["messages"]] == ["hi", "I have a question", "about my order"]
 
-            # WHEN the app puts its reply on the send queue Terraform created
-            aws.sqs.send_message(QueueUrl=out["send_queue_url"], MessageBody=json.dumps(
-                {"app_id": APP, "phone_number": phone, "message_to_send": batches[0]["message"]}))
-
-            # THEN the event source mapping runs send_message_api and the provider gets one POST
-            assert wait_for(lambda: provider.requests, timeout=30)
+            # THEN the echo bot put its reply on the send queue Terraform created, the event source
+            # mapping ran send_message_api, and the provider got one POST
+            assert wait_for(lambda: provider.requests and sent, timeout=30)
             time.sleep(1)  # nothing else may arrive
+            assert sent == [{"batchItemFailures": []}]
             assert provider.json_bodies() == [{"phone": phone, "message": "hi\nI have a question\nabout my order"}]
             assert provider.requests[0]["path"] == api_url.path
             assert provider.requests[0]["headers"].get("Client-Token") == CLIENT_TOKEN
-            assert redirected == [TFVARS["api_urls_map"][APP]]
+            assert redirected == [ZAPI_SEND_URL]
+            assert "INSTANCE-TOKEN-FOR-THE-TEST" not in json.dumps(functions.configs)  # not in any environment
             called = [name for name, _ in invocations]
             assert called.count(bot_name) == 1 and called.count(out["send_message_api_function_name"]) == 1
             assert aws.sqs.get_queue_attributes(QueueUrl=out["send_queue_url"], AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"] == {
@@ -423,6 +480,8 @@ def test_a_burst_through_the_applied_system_gives_one_batch_and_one_reply(stack)
     finally:
         aws.ssm.delete_parameter(Name=parameter)
         functions.cold_start()
+        for key in getattr(functions, "bot_keys", ()):
+            os.environ.pop(key, None)
 
 
 # --------------------------------------------------------------------------
@@ -504,8 +563,24 @@ def test_function_roles_grant_their_queues_only(stack):
 
 
 @pytest.mark.parametrize(("assignment", "message"), [
-    ('processing_lambdas_map={"bad app"="fn"}', "processing_lambdas_map: every app id must be 1-64 characters"),
-    ('api_urls_map={"demo/x"="https://example.com"}', "api_urls_map: every app id must be 1-64 characters"),
+    ('apps={"bad app"={bot="fn", secrets_parameter="/s"}}', 'apps: app id "bad app" must be 1-64 characters'),
+    ('apps={demo={bot="fn", providr="telegram", secrets_parameter="/s"}}', "apps: app demo: unknown key(s) providr"),
+    ('apps={demo={bot="fn", provider="signal", secrets_parameter="/s"}}', 'apps: app demo: provider "signal" must be one of'),
+    ('apps={demo={bot="fn", url="https://api.z-api.io/instances/I/token/T/send-text", secrets_parameter="/s"}}',
+     "apps: app demo: a zapi app takes no url: its send URL embeds the instance token"),
+    ('apps={demo={bot="fn", provider="generic", url="https://example.com"}}',
+     "apps: app demo (generic) has no secrets_parameter"),
+    ('apps={demo={bot="fn", provider="telegram", allow_unauthenticated=true}}',
+     "apps: app demo (telegram) has no secrets_parameter"),
+    ('apps={demo={bot="fn", provider="evolution", secrets_parameter="/s"}}', "apps: app demo: a evolution app needs url"),
+    ('apps={demo={bot="fn", provider="generic", url="http://example.com", secrets_parameter="/s"}}',
+     "apps: app demo: url must be an https:// URL"),
+    ('apps={demo={bot="fn", secrets_parameter="/s", debounce={mode="adaptiv"}}}', "apps: app demo: debounce takes mode"),
+    ('apps={demo={bot="fn", secrets_parameter="/s", debounce={quiet_seconds=400}}}',
+     "apps: app demo: debounce quiet_seconds must be 0.1-300"),
+    ('apps={demo={bot="fn", secrets_parameter="/s", debounce={min_quiet_seconds=40, max_quiet_seconds=3}}}',
+     "apps: app demo: debounce min_quiet_seconds must not exceed max_quiet_seconds"),
+    ("apps={}", "apps must be a map of app id => app object with at least one app"),
     ("inline_wait_seconds=601", "inline_wait_seconds must be between 0 and 600"),
 ])  # fmt: skip
 def test_plan_refuses_bad_values_with_their_message(stack, assignment, message):
@@ -517,11 +592,91 @@ def test_plan_refuses_bad_values_with_their_message(stack, assignment, message):
 def test_plan_accepts_optional_values_left_null(stack):
     """Validations must not dereference a null (Terraform before 1.12 evaluates both sides of
     || and &&): a policy with most fields left out, and an alarm e-mail, plan without error."""
-    policies = '{demo={mode="adaptive", max_wait_seconds=90}, other={quiet_seconds=5, max_messages=20}}'
-    proc = stack.tf.run("plan", "-input=false", "-refresh=false", "-detailed-exitcode",
-                        "-var", f"debounce_policies={policies}", "-var", "alarm_email=ops@example.com", check=False)  # fmt: skip
+    apps = ('{demo={bot="demo-echo-bot", secrets_parameter="/s", debounce={mode="adaptive", max_wait_seconds=90}},'
+            ' tg={bot="arn:aws:lambda:us-east-1:123456789012:function:tg-bot", provider="telegram", secrets_parameter="/t",'
+            ' bot_timeout_seconds=120},'
+            ' llm={bot_source="lambda/examples/echo_bot", provider="telegram", secrets_parameter="/l", invocation="async",'
+            ' bot_timeout_seconds=600, bot_memory_mb=512},'
+            ' open={bot="open-bot", provider="generic", url="https://example.com/in", allow_unauthenticated=true,'
+            ' debounce={quiet_seconds=5, max_messages=20}}}')
+    proc = stack.tf.run("plan", "-input=false", "-refresh=false", "-detailed-exitcode", "-out=apps.tfplan",
+                        "-var", f"apps={apps}", "-var", "alarm_email=ops@example.com", check=False)  # fmt: skip
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]  # 2: a valid plan with changes
     assert "aws_sns_topic_subscription.email" in proc.stdout
+
+    # THEN the functions' environment is rendered from the one map, defaults filled in
+    plan = json.loads(stack.tf.run("show", "-json", "apps.tfplan").stdout)
+    env = {change["address"].split(".")[1]: change["change"]["after"]["environment"][0]["variables"]
+           for change in plan["resource_changes"]
+           if change["type"] == "aws_lambda_function" and change["change"]["after"]}
+    post, process, send = env["post_message_lambda"], env["process_message_lambda"], env["send_message_api_lambda"]
+    assert json.loads(post["PROCESSING_LAMBDAS_MAP"]) == json.loads(process["PROCESSING_LAMBDAS_MAP"]) == {
+        "demo": "demo-echo-bot", "tg": "arn:aws:lambda:us-east-1:123456789012:function:tg-bot",
+        "llm": "debouncer-bot-llm", "open": "open-bot"}
+    assert json.loads(post["PROVIDERS_MAP"]) == json.loads(send["PROVIDERS_MAP"]) == {
+        "demo": "zapi", "tg": "telegram", "llm": "telegram", "open": "generic"}
+    assert json.loads(send["API_URLS_MAP"]) == {"tg": "https://api.telegram.org", "llm": "https://api.telegram.org",
+                                                "open": "https://example.com/in"}
+    assert json.loads(post["SECRETS_PARAMETERS_MAP"]) == {"demo": "/s", "tg": "/t", "llm": "/l"}
+    assert json.loads(process["BOT_INVOCATIONS_MAP"]) == {"demo": "sync", "tg": "sync", "llm": "async", "open": "sync"}
+    assert json.loads(process["BOT_TIMEOUTS_MAP"]) == {"demo": 30, "tg": 120, "llm": 600, "open": 30}
+
+    # AND the budgets follow: process_message outlives the slowest sync bot (15 s inline wait + 120 s
+    # + 15 s; the async bot's 600 s waits for nobody), the lease the retry schedule of such attempts
+    functions = {change["address"]: change["change"]["after"] for change in plan["resource_changes"]
+                 if change["type"] == "aws_lambda_function"}
+    assert functions["module.process_message_lambda.aws_lambda_function.this"]["timeout"] == 150
+    assert int(process["BATCH_LEASE_SECONDS"]) == 7 * 150 + 2 * (2**6 - 1) + 60
+    bot = functions['module.bot_lambda["llm"].aws_lambda_function.this']
+    assert (bot["function_name"], bot["timeout"], bot["memory_size"]) == ("debouncer-bot-llm", 600, 512)
+    assert bot["environment"][0]["variables"]["REPLY_QUEUE_URL"]
+    invoke_configs = [change for change in plan["resource_changes"]
+                      if change["type"] == "aws_lambda_function_event_invoke_config"]
+    assert [c["index"] for c in invoke_configs] == ["llm"]
+    assert invoke_configs[0]["change"]["after"]["maximum_retry_attempts"] == 2
+    assert json.loads(post["UNAUTHENTICATED_APPS"]) == ["open"]
+    policies = json.loads(process["DEBOUNCE_POLICIES"])
+    assert set(policies) == {"demo", "open"}  # tg has none: the default policy
+    assert policies["demo"]["mode"] == "adaptive" and policies["demo"]["max_wait_seconds"] == 90
+    assert policies["open"]["quiet_seconds"] == 5 and policies["open"]["max_messages"] == 20
+    assert policies["open"]["max_wait_seconds"] == 60 and policies["open"]["min_quiet_seconds"] == 1
+
+
+@pytest.mark.parametrize(("assignments", "message"), [
+    (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=871}}"],
+     "apps: app demo: bot_timeout_seconds must be a whole number of seconds, 1-870"),
+    (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=240}}", "workflow_type=EXPRESS"],
+     "workflow_type = EXPRESS stops executions after 5 minutes"),
+    (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=870}}", "inline_wait_seconds=30"],
+     "must be at most 900 s (Lambda's longest timeout)"),
+    (["apps={demo={bot=\"fn\", bot_source=\"lambda/examples/echo_bot\", secrets_parameter=\"/s\"}}"],
+     "apps: app demo: set either bot"),
+    (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", invocation=\"later\"}}"], "apps: app demo: invocation must be sync"),
+])  # fmt: skip
+def test_plan_refuses_a_bot_budget_the_stack_cannot_honour(stack, assignments, message):
+    args = [arg for assignment in assignments for arg in ("-var", assignment)]
+    proc = stack.tf.run("plan", "-input=false", "-refresh=false", *args, check=False)
+    assert proc.returncode == 1
+    assert message in " ".join(proc.stderr.split()), proc.stderr[-3000:]
+
+
+def test_an_async_bot_of_the_stack_sends_its_failures_to_the_failed_batch_queue(stack):
+    """The async app's bot, deployed by Terraform: Lambda's retries and on-failure destination set."""
+    apps = '{demo={bot_source="lambda/examples/echo_bot", secrets_parameter="/debouncer/demo/secrets", invocation="async"}}'
+    stack.tf.run("apply", "-auto-approve", "-input=false", "-var", f"apps={apps}", timeout=400)
+    try:
+        config = stack.aws.lambda_.get_function_event_invoke_config(FunctionName=stack.outputs["bot_function_names"][APP])
+        assert config["MaximumRetryAttempts"] == 2
+        failed_arn = stack.aws.sqs.get_queue_attributes(QueueUrl=stack.outputs["failed_batches_queue_url"],
+                                                        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == failed_arn
+        role = stack.aws.lambda_.get_function_configuration(FunctionName=stack.outputs["bot_function_names"][APP])["Role"]
+        policies = stack.aws.iam.list_role_policies(RoleName=role.rsplit("/", 1)[1])["PolicyNames"]
+        documents = json.dumps([stack.aws.iam.get_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName=p)["PolicyDocument"]
+                                for p in policies])
+        assert failed_arn in documents  # the bot's role may send to its destination
+    finally:
+        stack.tf.run("apply", "-auto-approve", "-input=false", timeout=400)  # back to the committed tfvars
 
 
 # --------------------------------------------------------------------------
@@ -529,6 +684,8 @@ def test_plan_accepts_optional_values_left_null(stack):
 
 
 def test_destroy_leaves_nothing(stack):
+    # as `make destroy` after `make clean`: the build is gone, destroy needs none
+    (stack.tf.workdir / "build" / "lambda.zip").unlink()
     started = time.monotonic()
     stack.tf.run("destroy", "-auto-approve", "-input=false", timeout=400)
     TIMINGS["destroy"] = time.monotonic() - started

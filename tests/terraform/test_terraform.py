@@ -53,6 +53,7 @@ LAMBDA_CONTRACT = {
             "PROCESSING_LAMBDAS_MAP",
             "PROVIDERS_MAP",
             "SECRETS_PARAMETERS_MAP",
+            "UNAUTHENTICATED_APPS",
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
             "LOG_LEVEL",
@@ -73,7 +74,6 @@ LAMBDA_CONTRACT = {
         "send_message_api.handler.lambda_handler",
         {
             "API_URLS_MAP",
-            "CLIENT_TOKEN_PARAMETERS_MAP",
             "PROVIDERS_MAP",
             "SECRETS_PARAMETERS_MAP",
             "HTTP_TIMEOUT_SECONDS",
@@ -154,6 +154,25 @@ def test_root_and_every_module_validate(validated_copy) -> None:
     assert called == set(MODULE_NAMES), "a module folder is not called by the root, so validate never sees it"
 
 
+def test_a_fresh_clone_validates_without_a_build(tmp_path) -> None:
+    """`terraform validate` (and so `make destroy`) needs no build/lambda.zip: a fresh clone or
+    `make clean` has none."""
+    root = harness.copy_root(tmp_path / "fresh")
+    shutil.rmtree(root / "build")
+    tf = harness.Terraform(root, harness.write_cli_config())
+    tf.init("-backend=false")
+    proc = tf.run("validate", "-json", check=False)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["valid"], proc.stdout[-3000:]
+
+
+def test_the_committed_lock_file_pins_the_aws_provider_the_mirror_serves(validated_copy) -> None:
+    committed = (REPO / ".terraform.lock.hcl").read_text()
+    assert re.findall(r'provider "([^"]+)"', committed) == ["registry.terraform.io/hashicorp/aws"]
+    version = re.search(r'version\s*=\s*"([^"]+)"', committed).group(1)
+    # init in the copy (which carries the lock) kept it: same version, no new selection
+    assert re.search(r'version\s*=\s*"([^"]+)"', (validated_copy.workdir / ".terraform.lock.hcl").read_text()).group(1) == version
+
+
 @pytest.mark.parametrize(("text", "summary"), [
     ('output "x" {\n  value = var.not_declared\n}\n', "Reference to undeclared input variable"),
     ('module "y" {\n  source  = "./modules/dynamodb"\n  name    = "t"\n  no_such = 1\n}\n', "Unsupported argument"),
@@ -192,7 +211,8 @@ def test_validations_evaluate_with_the_defaults_left_null(directory: Path, tmp_p
     tf.init("-backend=false")
     if directory == REPO:
         shutil.copy2(REPO / "terraform.tfvars", tmp_path / "terraform.tfvars")
-        extra = ["-var", 'debounce_policies={demo={mode="adaptive"}, other={max_messages=5}}']
+        extra = ["-var", 'apps={demo={bot="x", secrets_parameter="/s", debounce={mode="adaptive"}}, other={bot="y", '
+                         'provider="generic", url="https://e.example", allow_unauthenticated=true, debounce={max_messages=5}}}']
     else:
         declared = _named(_parse_dir(directory).get("variable", []))
         extra = []
@@ -201,6 +221,22 @@ def test_validations_evaluate_with_the_defaults_left_null(directory: Path, tmp_p
                 extra += ["-var", f"{name}={_dummy(str(body['type'][0]))}"]
     proc = tf.run("plan", "-input=false", *extra, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.tfvars")), ids=lambda p: p.name)
+def test_every_example_tfvars_passes_the_root_validations(example: Path, tmp_path: Path) -> None:
+    """examples/*.tfvars, planned against the root's variables alone: every value is accepted."""
+    shutil.copy2(REPO / "variables.tf", tmp_path / "variables.tf")
+    tf = harness.Terraform(tmp_path, harness.write_cli_config())
+    tf.init("-backend=false")
+    proc = tf.run("plan", "-input=false", f"-var-file={example}", check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_the_backend_example_is_valid_terraform() -> None:
+    with (REPO / "examples" / "backend.tf.example").open() as handle:
+        backend = hcl2.load(handle)["terraform"][0]["backend"][0]["s3"]
+    assert {"bucket", "key", "region", "encrypt"} <= set(backend)
 
 
 def test_tfvars_match_root_variables() -> None:
@@ -385,6 +421,9 @@ def test_each_function_takes_its_memory_size_from_its_variable() -> None:
                  if call["source"][0] == "./modules/lambda"}  # fmt: skip
     assert set(MEMORY_VARIABLE) <= set(functions)
     for name, call in functions.items():
+        if "for_each" in call:  # the bots: each app's bot_memory_mb (variables.tf validates 128-10240)
+            assert call["memory_size"][0] == "${each.value.bot_memory_mb}", f"{name}: memory_size = {call['memory_size'][0]}"
+            continue
         expected = MEMORY_VARIABLE.get(name, "lambda_memory_mb")
         assert call["memory_size"][0] == f"${{var.{expected}}}", f"{name}: memory_size = {call['memory_size'][0]}"
     variables = _named(parsed["variable"])

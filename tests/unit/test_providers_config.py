@@ -95,14 +95,6 @@ def test_a_malformed_parameter_is_an_error_that_does_not_show_its_value():
         assert "hunter2" not in str(caught.value)
 
 
-@mock_aws
-def test_client_token_parameters_still_work_as_the_zapi_shortcut():
-    boto3.client("ssm", region_name="us-east-1").put_parameter(
-        Name="/debouncer/a/client-token", Type="SecureString", Value="zapi-ct")
-    settings = SenderSettings.from_env({**SENDER_ENV, "CLIENT_TOKEN_PARAMETERS_MAP": '{"a": "/debouncer/a/client-token"}'})
-    assert CredentialStore(settings).client_token("a") == "zapi-ct"
-
-
 def test_parse_event_rebuilds_the_public_url_twilio_signs():
     from helpers import API_DOMAIN, api_event
 

@@ -62,3 +62,19 @@ def test_an_app_id_outside_the_safe_alphabet_is_refused_at_cold_start_naming_the
 def test_app_ids_of_the_safe_alphabet_are_accepted():
     env = {**WEBHOOK_ENV, "PROCESSING_LAMBDAS_MAP": json.dumps({"Shop_2-b": "x", "a" * 64: "y"})}
     assert set(WebhookSettings.from_env(env).processing_lambdas) == {"Shop_2-b", "a" * 64}
+
+
+def test_unauthenticated_apps_is_a_json_list_of_app_ids_and_absent_means_a_local_run():
+    from gateway.settings import WebhookSettings
+
+    base = {"TABLE_NAME": "t", "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:s",
+            "PROCESSING_LAMBDAS_MAP": '{"a": "fa", "b": "fb"}'}
+    local = WebhookSettings.from_env(base)
+    assert local.unauthenticated_apps is None and local.may_skip_authentication("a")
+    deployed = WebhookSettings.from_env({**base, "UNAUTHENTICATED_APPS": '["b"]'})
+    assert deployed.unauthenticated_apps == frozenset({"b"})
+    assert deployed.may_skip_authentication("b") and not deployed.may_skip_authentication("a")
+    assert not WebhookSettings.from_env({**base, "UNAUTHENTICATED_APPS": "[]"}).may_skip_authentication("a")
+    for bad in ('{"a": true}', '["a", 1]', "[not json", '["a b"]'):
+        with pytest.raises(ConfigError, match="UNAUTHENTICATED_APPS"):
+            WebhookSettings.from_env({**base, "UNAUTHENTICATED_APPS": bad})
