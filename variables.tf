@@ -43,9 +43,10 @@ variable "apps" {
                               requirements.txt), e.g. "lambda/examples/echo_bot": `make build` packages it and
                               Terraform deploys it as <name_prefix>-bot-<app_id> with REPLY_QUEUE_URL set and a
                               role of its own (send queue, its log group); exactly one of the two
-      bot_timeout_seconds   = the bot's time budget (default 30, at most 870): a deployed bot's Lambda timeout;
-                              process_message's timeout and the batch lease follow from it, so the gateway never
-                              invokes the bot again for a batch while an earlier call can still run
+      bot_timeout_seconds   = the bot's time budget (default 30, at most 900): a deployed bot's Lambda timeout;
+                              process_message's timeout (inline wait + the slowest sync bot + 15 s, at most 900)
+                              and the batch lease follow from it, so the gateway never invokes the bot again for
+                              a batch while an earlier call can still run
       bot_memory_mb         = memory of a bot_source bot (default 256)
       invocation            = "sync" (default: process_message waits for the bot; one batch of a conversation
                               at a time, in order; failures retried by the state machine, then parked) or
@@ -93,8 +94,8 @@ variable "apps" {
   }
 
   validation {
-    condition     = alltrue([for id, app in try(var.apps, {}) : try(app.bot_timeout_seconds, null) == null ? true : try(app.bot_timeout_seconds >= 1 && app.bot_timeout_seconds <= 870 && floor(app.bot_timeout_seconds) == app.bot_timeout_seconds, false)])
-    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: bot_timeout_seconds must be a whole number of seconds, 1-870 (Lambda stops a function at 900 s; process_message needs the rest to claim and record a batch around a synchronous bot)", id) if !(try(app.bot_timeout_seconds, null) == null ? true : try(app.bot_timeout_seconds >= 1 && app.bot_timeout_seconds <= 870 && floor(app.bot_timeout_seconds) == app.bot_timeout_seconds, false))]), "bad bot_timeout_seconds"))
+    condition     = alltrue([for id, app in try(var.apps, {}) : try(app.bot_timeout_seconds, null) == null ? true : try(app.bot_timeout_seconds >= 1 && app.bot_timeout_seconds <= 900 && floor(app.bot_timeout_seconds) == app.bot_timeout_seconds, false)])
+    error_message = format("apps: %s", try(join("; ", [for id, app in var.apps : format("app %s: bot_timeout_seconds must be a whole number of seconds, 1-900 (Lambda stops a function at 900 s)", id) if !(try(app.bot_timeout_seconds, null) == null ? true : try(app.bot_timeout_seconds >= 1 && app.bot_timeout_seconds <= 900 && floor(app.bot_timeout_seconds) == app.bot_timeout_seconds, false))]), "bad bot_timeout_seconds"))
   }
 
   validation {

@@ -643,8 +643,10 @@ def test_plan_accepts_optional_values_left_null(stack):
 
 
 @pytest.mark.parametrize(("assignments", "message"), [
-    (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=871}}"],
-     "apps: app demo: bot_timeout_seconds must be a whole number of seconds, 1-870"),
+    (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=901}}"],
+     "apps: app demo: bot_timeout_seconds must be a whole number of seconds, 1-900"),
+    (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=880}}"],
+     "must be at most 900 s (Lambda's longest timeout)"),
     (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=240}}", "workflow_type=EXPRESS"],
      "workflow_type = EXPRESS stops executions after 5 minutes"),
     (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=870}}", "inline_wait_seconds=30"],
