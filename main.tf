@@ -637,7 +637,8 @@ module "monitoring" {
   dashboard_enabled = var.dashboard_enabled
 
   # Every Lambda of the stack: the function table at the end of this file.
-  function_names = local.lambda_functions
+  function_names               = local.lambda_functions
+  functions_handing_back_waits = ["process-message"]
 
   dlq_names = {
     send           = module.sqs.dlq_name

@@ -114,6 +114,7 @@ class Dispatcher:
                                                     "wait_seconds": round(wake_at - self.clock(), 3)})
                 # (Not "at least a second from now": that rounded a Wait meant to end on the second
                 # before the due moment up to the second after it, up to 1 s late.)
+                metrics.wait_handed_back()  # Lambda counts the raise as an error; the alarm subtracts these
                 raise NotDueYet(wait_timestamp(max(self._resume_at(wake_at, policy.quiet_seconds), self.clock())))
             self.sleep(max(0.0, wake_at - self.clock()) + INLINE_WAKE_MARGIN_SECONDS)
 

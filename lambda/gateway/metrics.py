@@ -31,7 +31,11 @@ BATCHES_DISPATCHED = "BatchesDispatched"
 BATCH_SIZE = "BatchSize"
 WAITED_SECONDS = "WaitedSeconds"
 SEND_FAILURES = "SendFailures"
-METRIC_NAMES = (MESSAGES_RECEIVED, DUPLICATES_DROPPED, BATCHES_DISPATCHED, BATCH_SIZE, WAITED_SECONDS, SEND_FAILURES)
+# process_message hands a longer wait back to the state machine by raising NotDueYet, which Lambda
+# counts in its Errors metric: the process-message errors alarm subtracts these.
+WAITS_HANDED_BACK = "WaitsHandedBack"
+METRIC_NAMES = (MESSAGES_RECEIVED, DUPLICATES_DROPPED, BATCHES_DISPATCHED, BATCH_SIZE, WAITED_SECONDS, SEND_FAILURES,
+                WAITS_HANDED_BACK)
 
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _lock = threading.Lock()
@@ -60,6 +64,11 @@ def batch_dispatched(batch_size: int, waited_seconds: float) -> None:
     _add(BATCHES_DISPATCHED, MetricUnit.Count, 1)
     _add(BATCH_SIZE, MetricUnit.Count, batch_size)
     _add(WAITED_SECONDS, MetricUnit.Seconds, round(max(waited_seconds, 0.0), 3))
+
+
+def wait_handed_back() -> None:
+    """process_message raised NotDueYet: the state machine waits, not an error (process_message)."""
+    _add(WAITS_HANDED_BACK, MetricUnit.Count, 1)
 
 
 def send_failed(count: int = 1) -> None:

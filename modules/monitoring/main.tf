@@ -197,7 +197,11 @@ locals {
 
   lambda_alarms = merge([
     for label, function_name in var.function_names : {
-      for suffix, metric in local.lambda_alarm_metrics : "${label}-${suffix}" => merge(metric, { function_name = function_name })
+      for suffix, metric in local.lambda_alarm_metrics : "${label}-${suffix}" => merge(metric, {
+        function_name = function_name
+        # Errors less the waits it handed back to the state machine (NotDueYet, counted by Lambda)
+        net_of_waits = suffix == "errors" && contains(var.functions_handing_back_waits, label)
+      })
     }
   ]...)
 }
@@ -207,11 +211,11 @@ resource "aws_cloudwatch_metric_alarm" "lambda" {
 
   alarm_name          = "${var.name_prefix}-${each.key}"
   alarm_description   = "${each.value.function_name} ${each.value.description}"
-  namespace           = "AWS/Lambda"
-  metric_name         = each.value.metric_name
-  dimensions          = { FunctionName = each.value.function_name }
-  statistic           = "Sum"
-  period              = 300
+  namespace           = each.value.net_of_waits ? null : "AWS/Lambda"
+  metric_name         = each.value.net_of_waits ? null : each.value.metric_name
+  dimensions          = each.value.net_of_waits ? null : { FunctionName = each.value.function_name }
+  statistic           = each.value.net_of_waits ? null : "Sum"
+  period              = each.value.net_of_waits ? null : 300
   evaluation_periods  = 1
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
@@ -219,6 +223,38 @@ resource "aws_cloudwatch_metric_alarm" "lambda" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+
+  # errors - waits handed back: the raises Lambda counts that are the state machine's Waits
+  dynamic "metric_query" {
+    for_each = each.value.net_of_waits ? {
+      errors = { namespace = "AWS/Lambda", metric_name = "Errors", dimensions = { FunctionName = each.value.function_name } }
+      waits  = { namespace = var.metrics_namespace, metric_name = "WaitsHandedBack", dimensions = { service = var.service_name } }
+    } : {}
+
+    content {
+      id          = metric_query.key
+      return_data = false
+
+      metric {
+        namespace   = metric_query.value.namespace
+        metric_name = metric_query.value.metric_name
+        dimensions  = metric_query.value.dimensions
+        stat        = "Sum"
+        period      = 300
+      }
+    }
+  }
+
+  dynamic "metric_query" {
+    for_each = each.value.net_of_waits ? ["unexpected"] : []
+
+    content {
+      id          = metric_query.value
+      expression  = "errors - FILL(waits, 0)"
+      label       = "Errors that are not handed-back waits"
+      return_data = true
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
@@ -246,7 +282,7 @@ locals {
   widgets = [
     {
       title   = "Messages (EMF)"
-      metrics = [for name in ["MessagesReceived", "DuplicatesDropped", "BatchesDispatched", "SendFailures"] : [var.metrics_namespace, name, "service", var.service_name, { stat = "Sum" }]]
+      metrics = [for name in ["MessagesReceived", "DuplicatesDropped", "BatchesDispatched", "SendFailures", "WaitsHandedBack"] : [var.metrics_namespace, name, "service", var.service_name, { stat = "Sum" }]]
     },
     {
       title = "Batch size and wait after the last message (EMF)"

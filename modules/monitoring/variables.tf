@@ -106,3 +106,10 @@ variable "tags" {
   description = "Extra tags for the alarms, topic and key (provider default_tags are applied anyway)."
   default     = {}
 }
+
+variable "functions_handing_back_waits" {
+  type        = list(string)
+  description = "Labels of function_names whose raised NotDueYet (a wait handed back to the state machine, counted by Lambda's Errors) the code counts as the WaitsHandedBack metric: their errors alarm fires on Errors minus those."
+  default     = []
+  nullable    = false
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 
@@ -56,6 +57,22 @@ def test_a_remainder_longer_than_the_inline_wait_is_sent_back_to_the_state_machi
         run(stored, 1)
     assert str(raised.value).endswith("Z")  # the Wait state's TimestampPath value
     assert stored.bot_events["bot1"] == []
+
+
+def test_a_wait_handed_back_is_counted_so_the_errors_alarm_can_leave_it_out(stored, monkeypatch, capsys):
+    """Lambda counts the NotDueYet raise in Errors; the handler's EMF line counts it as
+    WaitsHandedBack, which the process-message errors alarm subtracts (modules/monitoring)."""
+    from gateway import metrics
+    from gateway.errors import NotDueYet
+
+    dispatcher = stored.process_handler.dispatcher()
+    monkeypatch.setattr(dispatcher, "settings", dataclasses.replace(dispatcher.settings, inline_wait_seconds=0.0))
+    capsys.readouterr()
+    with pytest.raises(NotDueYet):
+        run(stored, 1)
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [blob.get(metrics.WAITS_HANDED_BACK) for blob in blobs] == [[1.0]] or \
+        [blob.get(metrics.WAITS_HANDED_BACK) for blob in blobs] == [1.0]
 
 
 def test_the_bursts_timer_claims_every_message_of_the_burst(stored):

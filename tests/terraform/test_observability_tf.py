@@ -298,14 +298,31 @@ def test_back_to_the_defaults_every_function_has_its_alarms_and_the_dashboard_re
 
     alarms = {a["AlarmName"]: a for a in cycle.aws.cloudwatch.describe_alarms()["MetricAlarms"]}
     fixed = {f"{PREFIX}-{name}" for name in ("send-dlq-not-empty", "failed-batches-dlq-not-empty", "executions-failed", "api-5xx")}
-    per_function = {name: a for name, a in alarms.items() if a["Namespace"] == "AWS/Lambda"}
+    def lambda_metric(alarm: dict) -> tuple[str, str] | None:
+        """(metric, function) an alarm watches: its own metric, or the AWS/Lambda metric of its
+        metric math (process_message's errors less the waits it handed back)."""
+        if alarm.get("Namespace") == "AWS/Lambda":
+            (function,) = [d["Value"] for d in alarm["Dimensions"] if d["Name"] == "FunctionName"]
+            return alarm["MetricName"], function
+        for query in alarm.get("Metrics") or []:
+            metric = (query.get("MetricStat") or {}).get("Metric") or {}
+            if metric.get("Namespace") == "AWS/Lambda":
+                (function,) = [d["Value"] for d in metric["Dimensions"] if d["Name"] == "FunctionName"]
+                return metric["MetricName"], function
+        return None
+
+    per_function = {name: lambda_metric(a) for name, a in alarms.items() if lambda_metric(a)}
     assert set(alarms) == fixed | set(per_function)
     # Errors and Throttles for every function of the account (the stack's), and nothing else:
     # a function missing from the table shows here even if the HCL check above were fooled.
-    watched = sorted((a["MetricName"], d["Value"]) for a in per_function.values() for d in a["Dimensions"] if d["Name"] == "FunctionName")
-    assert watched == sorted((metric, name) for name in functions for metric in ("Errors", "Throttles")), "a function of the stack has no alarm"
-    for name, alarm in per_function.items():
-        assert name.startswith(f"{PREFIX}-") and name.endswith(f"-{alarm['MetricName'].lower()}"), name
+    assert sorted(per_function.values()) == sorted((metric, name) for name in functions for metric in ("Errors", "Throttles")), "a function of the stack has no alarm"
+    for name, (metric, _) in per_function.items():
+        assert name.startswith(f"{PREFIX}-") and name.endswith(f"-{metric.lower()}"), name
+    # process_message's NotDueYet raises (waits handed back to the state machine) are not errors
+    net = alarms[f"{PREFIX}-process-message-errors"]["Metrics"]
+    assert [q["Expression"] for q in net if q.get("ReturnData")] == ["errors - FILL(waits, 0)"]
+    assert {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in net if "MetricStat" in q} == {
+        "errors": "Errors", "waits": "WaitsHandedBack"}
     expected = set(alarms)
 
     outputs = _outputs(cycle)
