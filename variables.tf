@@ -65,8 +65,9 @@ variable "apps" {
       debounce              = { mode = "fixed" | "adaptive", quiet_seconds, max_wait_seconds, max_messages,
                                 max_bytes, min_quiet_seconds, max_quiet_seconds } (all optional): "fixed" waits
                               quiet_seconds (default debounce_seconds) after the latest message; "adaptive" waits
-                              clamp(2.5 x the median of the sender's recent gaps, min_quiet_seconds (default
-                              quiet_seconds / 5), max_quiet_seconds (default 3 x quiet_seconds)); max_wait_seconds
+                              clamp(2.5 x the median of the sender's recent typing gaps (not those across the
+                              bot's answer, before a voice note or over max_quiet_seconds), min_quiet_seconds
+                              (default quiet_seconds / 5), max_quiet_seconds (default 3 x quiet_seconds)); max_wait_seconds
                               (default 60, or quiet_seconds if longer) caps the wait from a burst's first message;
                               max_messages / max_bytes dispatch a burst at once when it reaches that size
     }

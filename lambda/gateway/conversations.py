@@ -37,7 +37,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import aws
-from .debounce import RHYTHM_WINDOW, Burst, DebouncePolicy, Due
+from .debounce import RECORDED_KINDS, RHYTHM_WINDOW, Burst, DebouncePolicy, Due
 from .models import AppendResult, Author, Batch, InboundMessage, StoredMessage
 
 META = "META"
@@ -68,8 +68,17 @@ ID_SETS = (("idh_cur", "idh_prev"), ("ids_cur", "ids_prev"))
 SWEEP_BUCKETS = 16
 PENDING_RECHECK_SECONDS = 60  # due_at of a burst still pending when the batch before it is delivered
 # Arrival times (ms) the conversation keeps in ``recent_at`` for the adaptive debounce rule: appended
-# by every append, cut back to this many by every claim and seal.
+# by every append, cut back to this many by every claim and seal. The last of them is message ``seq``'s,
+# the one before it ``seq - 1``'s, and so on. What the rule needs to know of those messages rides on
+# the item as two small bit sets (numbers under 2 ** RECENT_ARRIVALS_KEPT, absent while 0), each
+# written by one writer that rewrites the item anyway:
+# ``turns``, bit k: the sender was answered after message ``delivered_seq - k`` (its batch was
+#   delivered while nothing was pending after it), so the gap after it is no typing gap; set by
+#   mark_delivered;
+# ``recorded``, bit k: message ``claimed_seq - k`` was recorded (a voice note, RECORDED_KINDS), the
+#   gap before it no typing gap; set by the claim (the pending messages' kinds are on their entries).
 RECENT_ARRIVALS_KEPT = RHYTHM_WINDOW + 1
+RHYTHM_BITS = (1 << RECENT_ARRIVALS_KEPT) - 1
 EARLY_TOLERANCE_MS = 50
 RETENTION_SECONDS = 30 * 24 * 3600  # chunks and idle conversations expire (TTL) after this
 # TEXT items expire a day after the retention: a chunk sealed (a parked batch) after its texts were
@@ -201,6 +210,8 @@ class ConversationState:
     recent_at_ms: tuple[int, ...] = ()
     burst_bytes: int = 0
     epoch: int = 0  # when the item was created (ms); 0 for an item written before epochs existed
+    turns: int = 0  # bit k: the sender was answered after message delivered_seq - k
+    recorded: int = 0  # bit k: message claimed_seq - k was a voice note
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "ConversationState":
@@ -219,12 +230,40 @@ class ConversationState:
             recent_at_ms=tuple(int(t) for t in item.get("recent_at") or ()),
             burst_bytes=int(item.get("burst_bytes", 0)),
             epoch=int(item.get("epoch", 0)),
+            turns=int(item.get("turns", 0)),
+            recorded=int(item.get("recorded", 0)),
         )
 
     def burst(self) -> Burst | None:
         """The pending messages as the debounce rule sees them; None when nothing is pending."""
-        return _burst(self.seq, self.claimed_seq, self.burst_started_at_ms, self.last_at_ms,
-                      self.recent_at_ms, self.burst_bytes)
+        if self.seq <= self.claimed_seq or self.burst_started_at_ms is None or self.last_at_ms is None:
+            return None
+        arrivals, turn_ends, recorded = self.rhythm()
+        return Burst(
+            started_at=self.burst_started_at_ms / 1000,
+            last_at=self.last_at_ms / 1000,
+            arrivals=arrivals,
+            messages=self.seq - self.claimed_seq,
+            bytes=self.burst_bytes,
+            turn_ends=turn_ends,
+            recorded=recorded,
+        )
+
+    def rhythm(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        """The sender's recent arrivals (epoch seconds, oldest first), those after which the sender
+        was answered (``turns``), and those of voice notes (``recorded``, or the entries' kinds)."""
+        arrivals = tuple(t / 1000 for t in self.recent_at_ms)
+        seqs = range(self.seq - len(arrivals) + 1, self.seq + 1)  # the messages they are the arrivals of
+        return (arrivals,
+                tuple(at for n, at in zip(seqs, arrivals) if _bit(self.turns, self.delivered_seq - n)),
+                tuple(at for n, at in zip(seqs, arrivals) if self._recorded(n)))
+
+    def _recorded(self, seq: int) -> bool:
+        """Was message ``seq`` a voice note: its entry's kind while it is on the item, else ``recorded``."""
+        index = seq - self.inline_base - 1
+        if 0 <= index < len(self.inline):
+            return self.inline[index].get("k") in RECORDED_KINDS
+        return _bit(self.recorded, self.claimed_seq - seq)
 
     @property
     def pending(self) -> int:
@@ -426,17 +465,16 @@ class ConversationStore:
                 continue
             # The item after this write: the same burst the dispatcher will derive from its read
             # of the item, as long as no newer message arrives.
-            new = _from_ddb(response["Attributes"])
-            started = int(new["burst_started_at"])
-            in_burst = [int(t) for t in new["recent_at"] if int(t) >= started]
+            new = ConversationState.from_item(_from_ddb(response["Attributes"]))
+            started = new.burst_started_at_ms
+            in_burst = [t for t in new.recent_at_ms if t >= started]
             return AppendResult(
-                seq=int(new["seq"]),
+                seq=new.seq,
                 duplicate=False,
-                epoch=int(new["epoch"]),
+                epoch=new.epoch,
                 burst_started_at_ms=started,
                 gaps_ms=tuple(b - a for a, b in zip(in_burst, in_burst[1:])),
-                burst=_burst(int(new["seq"]), int(new["claimed_seq"]), started, int(new["last_at"]),
-                             tuple(int(t) for t in new["recent_at"]), int(new["burst_bytes"])),
+                burst=new.burst(),
             )
         raise RuntimeError("append kept losing races to seal the conversation; giving up")
 
@@ -570,6 +608,16 @@ class ConversationStore:
         # burst's max-wait cap) is left alone: the sweeper judges an undelivered batch by its lease.
         removes = ["burst_started_at", "burst_bytes", "fire_at_ms"]
         sets = "claimed_seq = :last, last_batch = :batch, recent_at = :recent"
+        # The claimed messages leave the pending ones: which were voice notes moves to ``recorded``
+        # (the condition on claimed_seq below guarantees the bits read are the ones shifted).
+        recorded = (state.recorded << (last - state.claimed_seq)) & RHYTHM_BITS
+        for seq in range(max(first, last - RECENT_ARRIVALS_KEPT + 1), last + 1):
+            recorded |= (1 << (last - seq)) if state._recorded(seq) else 0
+        if recorded:
+            sets += ", recorded = :recorded"
+            values[":recorded"] = recorded
+        elif state.recorded:
+            removes.append("recorded")
         if rotate:
             # Ids older than the window move to the previous set and drop out one rotation later.
             # The condition on seq below guarantees the sets are still the ones read in ``item``.
@@ -651,7 +699,20 @@ class ConversationStore:
             base, inline = int(item.get("msgs_base", 0)), list(item.get("msgs") or [])
             trim = max(0, min(batch.last_seq - base, len(inline)))  # delivered texts still inline
             removes, sets = [], ["delivered_seq = :last"]
-            values: dict[str, Any] = {":last": batch.last_seq, ":base": base}
+            delivered = int(item.get("delivered_seq", 0))
+            values: dict[str, Any] = {":last": batch.last_seq, ":base": base, ":delivered": delivered}
+            # ``turns`` follows delivered_seq; the last batch delivered with nothing pending after it
+            # ends a turn: the sender's next message comes after the answer (the condition on
+            # delivered_seq below guarantees the bits read are the ones shifted).
+            old_turns = int(item.get("turns", 0))
+            turns = (old_turns << (batch.last_seq - delivered)) & RHYTHM_BITS
+            if final and int(item["seq"]) == batch.last_seq:
+                turns |= 1
+            if turns:
+                sets.append("turns = :turns")
+                values[":turns"] = turns
+            elif old_turns:
+                removes.append("turns")
             if trim:
                 removes.append("msgs" if trim == len(inline) else ", ".join(f"msgs[{i}]" for i in range(trim)))
                 # Relative, not the count read: an append between the read and this write adds its own
@@ -659,7 +720,7 @@ class ConversationStore:
                 sets += ["msgs_base = :new_base", "msgs_bytes = msgs_bytes - :trimmed"]
                 values[":new_base"] = base + trim
                 values[":trimmed"] = sum(_entry_size(e) for e in inline[:trim])
-            condition = "delivered_seq < :last AND msgs_base = :base"
+            condition = "delivered_seq = :delivered AND msgs_base = :base"
             if final and int(item["seq"]) == batch.last_seq:
                 removes += ["due_at", "sweep_bucket"]
                 condition += " AND seq = :last"
@@ -748,18 +809,9 @@ def _recent(item: dict) -> list[int]:
     return [int(t) for t in (item.get("recent_at") or [])][-RECENT_ARRIVALS_KEPT:]
 
 
-def _burst(seq: int, claimed_seq: int, started_ms: int | None, last_ms: int | None,
-           recent_ms: tuple[int, ...], pending_bytes: int) -> Burst | None:
-    """The pending messages of a conversation, as the debounce rule sees them."""
-    if seq <= claimed_seq or started_ms is None or last_ms is None:
-        return None
-    return Burst(
-        started_at=started_ms / 1000,
-        last_at=last_ms / 1000,
-        arrivals=tuple(t / 1000 for t in recent_ms),
-        messages=seq - claimed_seq,
-        bytes=pending_bytes,
-    )
+def _bit(bits: int, k: int) -> bool:
+    """Bit ``k`` of a ``turns`` or ``recorded`` set (none below 0 or past RECENT_ARRIVALS_KEPT)."""
+    return 0 <= k < RECENT_ARRIVALS_KEPT and bool(bits >> k & 1)
 
 
 def batch_owner(last_batch: dict) -> int:

@@ -9,10 +9,17 @@ The rule, per app (``DebouncePolicy``):
 * the batch fires ``wait`` seconds after the latest message, where ``wait`` is
   ``quiet_seconds`` in ``fixed`` mode; in ``adaptive`` mode it is learned from the sender's rhythm:
   ``clamp(ADAPTIVE_FACTOR x median(typing gaps), min_quiet_seconds, max_quiet_seconds)``. The typing
-  gaps are the sender's last ``RHYTHM_WINDOW`` gaps between consecutive messages (the current burst's
-  and, before it, the previous ones'), leaving out gaps longer than ``max_quiet_seconds``: those
-  end a request whatever the wait, so they say nothing about typing speed. With no typing gap yet
-  the wait is ``quiet_seconds`` (clamped to the same bounds);
+  gaps are the last ``RHYTHM_WINDOW`` of the gaps between the sender's consecutive recent messages
+  (the current burst's and, before it, the previous ones'), leaving out
+  - a gap across the bot's answer (``Burst.turn_ends``): the batch its first message ended was
+    delivered before its second message arrived, with nothing else pending. It holds the wait, the
+    bot's answer and the sender reading it, not typing. A gap across a batch still being delivered
+    when the next message came (the sender typed on: a request split too early) counts, and teaches
+    the longer wait that would have kept it whole;
+  - a gap that ends in a voice note (``RECORDED_KINDS``, ``Burst.recorded``): recording, not typing;
+  - a gap longer than ``max_quiet_seconds``: no wait bridges it.
+  With no typing gap the wait is ``quiet_seconds``. After a voice note it is ``max_quiet_seconds``:
+  a second note takes as long to arrive as it lasts. Every wait is clamped to the bounds;
 * but never later than ``max_wait_seconds`` after the first message of the burst (the cap), so a
   sender who never pauses is still answered;
 * and at once when the burst holds ``max_messages`` messages or ``max_bytes`` bytes of text.
@@ -26,8 +33,11 @@ from typing import Sequence
 TIMER_SLACK_SECONDS = 1.0  # a burst's timer may wake this much after a shrunk due time
 MODES = ("fixed", "adaptive")
 RHYTHM_WINDOW = 8  # typing gaps the adaptive rule looks at; the store keeps RHYTHM_WINDOW + 1 arrivals
-ADAPTIVE_FACTOR = 2.5  # chosen with util/bench_debounce.py: see README "Adaptive debounce"
+ADAPTIVE_FACTOR = 2.5  # chosen with util/bench_debounce.py: see docs/benchmarks.md "Debounce replay"
 DEFAULT_MAX_WAIT_SECONDS = 60.0
+# Message kinds that take as long to make as they last (a voice note is recorded, a text typed):
+# after one the adaptive wait is max_quiet_seconds, and the gap before one is no typing gap.
+RECORDED_KINDS = frozenset({"audio"})
 
 
 @dataclass(frozen=True)
@@ -39,12 +49,26 @@ class Burst:
     arrivals: tuple[float, ...] = ()  # the sender's recent arrivals, oldest first; may reach back before the burst
     messages: int = 1  # pending messages
     bytes: int = 0  # pending text, UTF-8 bytes
+    # Those of ``arrivals`` after which the sender was answered: each ended a batch that was delivered
+    # before the sender's next message arrived (ConversationStore.mark_delivered records them). The
+    # gap that follows one is no typing gap.
+    turn_ends: tuple[float, ...] = ()
+    # Those of ``arrivals`` that are recorded messages (voice notes, RECORDED_KINDS): the gap before
+    # one is recording, not typing; after one (``last_at`` among them) the wait is the longest.
+    recorded: tuple[float, ...] = ()
 
     @property
     def gaps(self) -> tuple[float, ...]:
-        """Gaps between the sender's consecutive recent messages, oldest first."""
+        """The typing gaps between the sender's consecutive recent messages, oldest first: every gap
+        but those that start at a turn end and those that end in a recorded message."""
+        ends, recorded = set(self.turn_ends), set(self.recorded)
         times = sorted(self.arrivals)
-        return tuple(b - a for a, b in zip(times, times[1:]))
+        return tuple(b - a for a, b in zip(times, times[1:]) if a not in ends and b not in recorded)
+
+    @property
+    def after_recording(self) -> bool:
+        """Is the latest message a recorded one (a voice note)?"""
+        return self.last_at in self.recorded
 
 
 @dataclass(frozen=True)
@@ -97,10 +121,13 @@ class DebouncePolicy:
 
     # ------------------------------------------------------------------ the rule
 
-    def quiet_after(self, gaps: Sequence[float]) -> float:
-        """The wait after the latest message, given the sender's recent gaps (oldest first)."""
+    def quiet_after(self, gaps: Sequence[float], *, after_recording: bool = False) -> float:
+        """The wait after the latest message, given the sender's recent typing gaps (oldest first)
+        and whether that message is a recorded one (a voice note)."""
         if self.mode == "fixed":
             return self.quiet_seconds
+        if after_recording:
+            return self.max_quiet_seconds
         typing = [g for g in list(gaps)[-RHYTHM_WINDOW:] if g <= self.max_quiet_seconds]
         base = ADAPTIVE_FACTOR * _median(typing) if typing else self.quiet_seconds
         return min(max(base, self.min_quiet_seconds), self.max_quiet_seconds)
@@ -111,7 +138,7 @@ class DebouncePolicy:
             return Due(burst.last_at, "max_messages")
         if self.max_bytes is not None and burst.bytes >= self.max_bytes:
             return Due(burst.last_at, "max_bytes")
-        wait = self.quiet_after(burst.gaps)
+        wait = self.quiet_after(burst.gaps, after_recording=burst.after_recording)
         quiet_at = burst.last_at + wait
         cap_at = burst.started_at + self.max_wait_seconds
         if cap_at < quiet_at:
@@ -122,7 +149,7 @@ class DebouncePolicy:
         """One timer per burst: does the message just appended (the latest of ``burst``) need a timer
         of its own? Yes when it opens the burst, or when it brings the moment the burst is due more
         than TIMER_SLACK_SECONDS earlier than before it (a limit reached now; adaptive: the gaps got
-        shorter). Otherwise the burst's timer wakes no later than
+        shorter, or a text came after a voice note). Otherwise the burst's timer wakes no later than
         due (within the slack) and the dispatcher waits out the rest."""
         if burst.messages <= 1:
             return True
@@ -133,6 +160,8 @@ class DebouncePolicy:
             arrivals=burst.arrivals[:-1],
             messages=burst.messages - 1,
             bytes=max(0, burst.bytes - latest_bytes),
+            turn_ends=burst.turn_ends,
+            recorded=burst.recorded,
         )
         return due.at < self.due(before).at - TIMER_SLACK_SECONDS
 

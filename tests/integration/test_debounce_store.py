@@ -8,7 +8,7 @@ import string
 
 from gateway.conversations import INLINE_LIMIT_MESSAGES, RECENT_ARRIVALS_KEPT
 from gateway.debounce import ADAPTIVE_FACTOR, DebouncePolicy
-from gateway.models import InboundMessage
+from gateway.models import Batch, InboundMessage
 
 APP, PHONE = "bot1", "5544999999999"
 T0 = 1_700_000_000.0  # the clock fixture's start (tests/conftest.py)
@@ -165,3 +165,118 @@ def test_the_rhythm_survives_sealing_the_burst_into_chunks(store, clock):
     clock.now = due.at
     outcome = store.claim(APP, PHONE, n, policy=policy)
     assert delivered_texts(store, outcome.batch) == [text] * n
+
+
+# ---------------------------------------------------------------------- turns (#19) and voice notes
+
+ADAPTIVE = DebouncePolicy(quiet_seconds=10, mode="adaptive", min_quiet_seconds=2, max_quiet_seconds=30)
+
+
+def send_kind(store, clock, policy, kind, at):
+    clock.now = at
+    appended = store.append(APP, InboundMessage(sender=PHONE, text=f"[{kind}]", message_id=f"id{next(_ids)}",
+                                                kind=kind), due_at=policy.latest_due(clock.now))
+    return appended, policy.due(appended.burst)
+
+
+def answer(store, clock, policy, seq, at):
+    """The timer claims the burst at ``at`` and the bot's answer is recorded delivered at once."""
+    clock.now = at
+    outcome = store.claim(APP, PHONE, seq, policy=policy)
+    assert outcome.status == "claimed", outcome.status
+    delivered_texts(store, outcome.batch)
+    return outcome.batch
+
+
+def raw_item(store):
+    return store._get_raw(APP, PHONE)
+
+
+def test_a_live_chat_is_waited_on_by_its_typing_not_by_the_time_between_turns(store, clock):
+    """Issue #19: a fast typer chatting with the bot, one or two messages a turn, 20 s from one
+    request's last message to the next request (the wait, the bot's answer, reading it, typing).
+    The gaps that span an answer are not typing: the wait stays 2.5 x the 2 s typing gaps (before
+    #19 they all counted and the wait rose to its 30 s ceiling)."""
+    t, due = T0, None
+    for turn in range(6):
+        for part in range(1 + turn % 2):
+            appended, due = send(store, clock, ADAPTIVE, text=f"t{turn}p{part}", at=t)
+            t += 2
+        answer(store, clock, ADAPTIVE, appended.seq, due.at)
+        t = appended.burst.last_at + 20
+    appended, due = send(store, clock, ADAPTIVE, text="next request", at=t)
+    assert appended.burst.gaps == (2, 2, 2)  # only the typing inside the two-message turns
+    assert due.at == t + ADAPTIVE_FACTOR * 2
+    assert store.get(APP, PHONE).burst() == appended.burst  # the dispatcher sees the same
+    # the item keeps it in one small number: the last 9 delivered messages, a bit each
+    item = raw_item(store)
+    assert item["delivered_seq"] == 9 and item["turns"] == 0b101101101  # after seqs 9, 7, 6, 4, 3, 1
+
+
+def test_a_message_that_comes_before_the_answer_keeps_its_gap_as_typing(store, clock):
+    """A slow typer split by the 10 s wait: the second part arrives while the first part is with
+    the bot, so its delivery ends no turn and the 12 s gap teaches the next wait."""
+    _, due = send(store, clock, ADAPTIVE, text="part 1", at=T0)
+    assert due.at == T0 + 10  # no gap known yet: quiet_seconds
+    clock.now = due.at
+    outcome = store.claim(APP, PHONE, 1, policy=ADAPTIVE)
+    appended, due = send(store, clock, ADAPTIVE, text="part 2", at=T0 + 12)  # the bot is still answering
+    delivered_texts(store, outcome.batch)
+    assert "turns" not in raw_item(store)
+    burst = store.get(APP, PHONE).burst()
+    assert burst.turn_ends == () and burst.gaps == (12,)
+    assert ADAPTIVE.due(burst).at == T0 + 12 + 30  # 2.5 x 12 s, at the 30 s ceiling
+
+
+def test_split_deliveries_shift_the_turns_and_only_the_last_part_ends_a_turn(store, clock):
+    send(store, clock, ADAPTIVE, text="a", at=T0)
+    answer(store, clock, ADAPTIVE, 1, T0 + 10)
+    assert raw_item(store)["turns"] == 0b1
+    for i in range(3):
+        send(store, clock, ADAPTIVE, text=f"b{i}", at=T0 + 30 + i)
+    clock.now = T0 + 60
+    batch = store.claim(APP, PHONE, 2, policy=ADAPTIVE).batch
+    first, second = (Batch(APP, PHONE, 2, 3, epoch=batch.epoch), Batch(APP, PHONE, 4, 4, epoch=batch.epoch))
+    store.mark_delivered(first, final=False)
+    assert raw_item(store)["turns"] == 0b100  # seq 1, now two deliveries back: no turn after seq 3
+    store.mark_delivered(second)
+    assert raw_item(store)["turns"] == 0b1001
+    assert store.get(APP, PHONE).rhythm()[1] == (T0, T0 + 32)
+
+
+def test_after_a_voice_note_the_wait_is_the_ceiling_and_its_recording_is_no_typing_gap(store, clock):
+    for i in range(3):
+        send(store, clock, ADAPTIVE, text=f"t{i}", at=T0 + 2 * i)
+    appended, due = send_kind(store, clock, ADAPTIVE, "audio", at=T0 + 22)  # 18 s of recording
+    assert appended.burst.recorded == (T0 + 22,) and appended.burst.gaps == (2, 2)
+    assert due.at == T0 + 22 + 30
+    # once the burst is claimed, the item's ``recorded`` bits remember the voice note
+    answer(store, clock, ADAPTIVE, 4, due.at)
+    assert raw_item(store)["recorded"] == 0b1
+    appended, due = send(store, clock, ADAPTIVE, text="and a text", at=T0 + 80)
+    assert appended.burst.recorded == (T0 + 22,)
+    assert appended.burst.gaps == (2, 2)  # the recording and the turn left out
+    assert due.at == T0 + 80 + ADAPTIVE_FACTOR * 2
+    _, due = send(store, clock, ADAPTIVE, text="more", at=T0 + 83)
+    assert due.at == T0 + 83 + ADAPTIVE_FACTOR * 2  # median(2, 2, 3)
+    answer(store, clock, ADAPTIVE, 6, due.at)
+    assert raw_item(store)["recorded"] == 0b100  # shifted by the two texts claimed after it
+    # a voice note that is no longer among the last RECENT_ARRIVALS_KEPT claimed messages drops out
+    for i in range(RECENT_ARRIVALS_KEPT):
+        send(store, clock, ADAPTIVE, text=f"x{i}", at=T0 + 200 + i)
+    answer(store, clock, ADAPTIVE, 6 + RECENT_ARRIVALS_KEPT, T0 + 400)
+    assert "recorded" not in raw_item(store)
+
+
+def test_an_item_written_before_turns_were_kept_reads_as_before_and_gains_them(store, clock):
+    """An item in the format before #19 (no ``turns``/``recorded``): every gap counts, as the rule
+    did then, and its next delivery starts recording turns."""
+    send(store, clock, ADAPTIVE, text="a", at=T0)
+    answer(store, clock, ADAPTIVE, 1, T0 + 10)
+    store._ddb.update_item(TableName=store.table_name, Key=store._key(APP, PHONE), UpdateExpression="REMOVE turns")
+    appended, due = send(store, clock, ADAPTIVE, text="b", at=T0 + 20)
+    assert appended.burst.turn_ends == () and appended.burst.gaps == (20,)
+    assert due.at == T0 + 20 + 30  # the rule before #19: the 20 s gap counted
+    answer(store, clock, ADAPTIVE, 2, due.at)
+    appended, due = send(store, clock, ADAPTIVE, text="c", at=T0 + 80)
+    assert appended.burst.turn_ends == (T0 + 20,) and appended.burst.gaps == (20,)

@@ -11,7 +11,12 @@ invariants:
 * the undelivered batch has one owner: the claimer, or whoever took it over after its lease ran out
   (by a claim or explicitly); only the owner's claim hands it out again;
 * at the end, draining the conversation (claim the latest, deliver, until nothing is pending) delivers
-  every accepted message exactly once, in order, once deliveries are deduplicated by batch_id.
+  every accepted message exactly once, in order, once deliveries are deduplicated by batch_id;
+* what the debounce rule is told of the sender's recent messages: their arrivals (the last at least
+  RECENT_ARRIVALS_KEPT, the latest message's last), those after which the sender was answered (a
+  delivery with nothing pending after it, among the last RECENT_ARRIVALS_KEPT delivered), and the
+  voice notes among them (pending ones by their entries, claimed ones among the last
+  RECENT_ARRIVALS_KEPT claimed, if their entries were still on the item when they were claimed).
 
 Without a debounce policy the model predicts every claim's status exactly; with one (a flush on
 max_messages and on the max-wait cap), it checks the batch each claim hands out.
@@ -29,7 +34,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from moto import mock_aws
 
 from gateway import aws, conversations
-from gateway.conversations import EARLY_TOLERANCE_MS, ConversationStore, chunk_sk, conversation_pk, entry_text
+from gateway.conversations import (EARLY_TOLERANCE_MS, RECENT_ARRIVALS_KEPT, ConversationStore, chunk_sk,
+                                   conversation_pk, entry_text)
 from gateway.debounce import DebouncePolicy
 from gateway.models import Batch, InboundMessage
 from util import local_aws
@@ -84,6 +90,10 @@ class ConversationModel:
     batches: dict[str, tuple[int, int]] = field(default_factory=dict)  # batch_id -> range, every batch handed out
     deliveries: list[str] = field(default_factory=list)  # batch_ids, in delivery order, repeats included
     delivered_texts: dict[str, list] = field(default_factory=dict)  # batch_id -> (id, text) as first delivered
+    arrivals_ms: list[int] = field(default_factory=list)  # per seq - 1
+    kinds: list[str] = field(default_factory=list)  # per seq - 1
+    turn_ends: set[int] = field(default_factory=set)  # seqs delivered with nothing pending after them
+    inline_at_claim: set[int] = field(default_factory=set)  # seqs whose entries were on the item when claimed
 
     @property
     def seq(self) -> int:
@@ -113,8 +123,9 @@ class StoreMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ rules
 
     @rule(sender=st.sampled_from(SENDERS), retry=st.sampled_from([None, None, "oldest", "own", "any"]),
-          pick=st.integers(0, 10**6), size=st.sampled_from(["small", "small", "medium", "big", "big", "long-id"]))
-    def append(self, sender, retry, pick, size):
+          pick=st.integers(0, 10**6), size=st.sampled_from(["small", "small", "medium", "big", "big", "long-id"]),
+          kind=st.sampled_from(["text", "text", "audio", "image"]))
+    def append(self, sender, retry, pick, size, kind):
         """A webhook: a new provider id, or a retried one (this sender's first, another of its own, or
         any id, maybe the other sender's, which is no duplicate here)."""
         model = self.model[sender]
@@ -132,13 +143,16 @@ class StoreMachine(RuleBasedStateMachine):
         length = {"big": BIG_TEXT_BYTES, "medium": MEDIUM_TEXT_BYTES}.get(size)
         text = f"{number}:" + (_noise(number, length) if length else "hello")
         due_at = self.clock() + QUIET_SECONDS
-        result = self.store.append(APP, InboundMessage(sender, text, message_id, timestamp=START), due_at=due_at)
+        result = self.store.append(APP, InboundMessage(sender, text, message_id, timestamp=START, kind=kind),
+                                   due_at=due_at)
         if message_id in model.ids:
             assert result.duplicate, "a retried provider id was stored again"
             assert result.seq == model.seq
             return
         assert not result.duplicate, "a new provider id was taken for a duplicate"
         model.messages.append((message_id, text))
+        model.arrivals_ms.append(int(self.clock() * 1000))
+        model.kinds.append(kind)
         model.ids.add(message_id)
         model.fire_at_ms = int(due_at * 1000)
         assert result.seq == model.seq, "sequence numbers must be contiguous"
@@ -207,6 +221,7 @@ class StoreMachine(RuleBasedStateMachine):
         model = self.model[sender]
         self.touched.add(sender)
         predicted = self._predict(model, expected)
+        before = self.store.get(APP, sender)
         outcome = self.store.claim(APP, sender, expected, policy=self.policy)
         if predicted is not None:
             assert outcome.status == predicted, (expected, model.seq, model.claimed, model.delivered)
@@ -229,6 +244,7 @@ class StoreMachine(RuleBasedStateMachine):
         model.batches[batch.batch_id] = (batch.first_seq, batch.last_seq)
         model.last_batch = {"first": batch.first_seq, "last": batch.last_seq, "claimed_by": expected,
                             "claimed_at": int(self.clock())}
+        model.inline_at_claim |= {n for n in range(batch.first_seq, batch.last_seq + 1) if n > before.inline_base}
         model.claimed = batch.last_seq
         model.fire_at_ms = None
         return outcome
@@ -264,6 +280,8 @@ class StoreMachine(RuleBasedStateMachine):
         # (a delivered batch again, at least once: its texts were trimmed, the app gets its earlier copy)
         assert model.delivered_texts[batch.batch_id] == model.messages[batch.first_seq - 1:batch.last_seq]
         self.store.mark_delivered(batch)
+        if batch.last_seq > model.delivered and batch.last_seq == model.seq:
+            model.turn_ends.add(batch.last_seq)  # nothing pending: the sender was answered
         model.delivered = max(model.delivered, batch.last_seq)
         model.deliveries.append(batch.batch_id)
 
@@ -282,7 +300,23 @@ class StoreMachine(RuleBasedStateMachine):
             # The pending messages are inline, after those sealed into CHUNK items.
             assert state.inline_base + len(state.inline) == state.seq
             assert [e["id"] for e in state.inline] == [i for i, _ in model.messages[state.inline_base:]]
+            self._check_rhythm(model, state)
         self.touched.clear()
+
+    def _check_rhythm(self, model: ConversationModel, state) -> None:
+        arrivals, turn_ends, recorded = state.rhythm()
+        assert len(arrivals) >= min(model.seq, RECENT_ARRIVALS_KEPT)
+        seqs = range(model.seq - len(arrivals) + 1, model.seq + 1)
+        assert list(state.recent_at_ms) == [model.arrivals_ms[n - 1] for n in seqs]
+
+        def at(n: int) -> float:
+            return model.arrivals_ms[n - 1] / 1000
+
+        assert set(turn_ends) == {at(n) for n in seqs
+                                  if n in model.turn_ends and model.delivered - n < RECENT_ARRIVALS_KEPT}
+        known = {n for n in seqs if n > state.inline_base  # the entry is on the item
+                 or (n <= model.claimed and model.claimed - n < RECENT_ARRIVALS_KEPT and n in model.inline_at_claim)}
+        assert set(recorded) == {at(n) for n in known if model.kinds[n - 1] == "audio"}
 
     @invariant()
     def batches_are_disjoint_and_contiguous(self):

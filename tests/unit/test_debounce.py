@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gateway.debounce import ADAPTIVE_FACTOR, RHYTHM_WINDOW, Burst, DebouncePolicy
+from gateway.debounce import ADAPTIVE_FACTOR, RHYTHM_WINDOW, Burst, DebouncePolicy, TIMER_SLACK_SECONDS
 
 T0 = 1_700_000_000.0
 
@@ -130,6 +130,96 @@ def test_the_history_before_the_burst_teaches_the_first_wait():
     assert due.at == T0 + 200 + ADAPTIVE_FACTOR * 10
 
 
+# ---------------------------------------------------------------------- turns: the sender was answered
+
+
+def live_chat(turns, *, pending=1, gap=2.0, reply_and_read=20.0):
+    """A sender chatting with the bot: ``turns`` earlier turns of 1-2 messages ``gap`` apart, each
+    answered (a turn end) and followed ``reply_and_read`` seconds later by the next, then a turn
+    of ``pending`` messages still waiting. Returns (arrivals, turn ends, the pending burst's start)."""
+    arrivals, ends, t = [], [], T0
+    for i in range(turns):
+        for j in range(1 + i % 2):
+            arrivals.append(t)
+            t += gap
+        ends.append(arrivals[-1])
+        t = arrivals[-1] + reply_and_read
+    start = t
+    for _ in range(pending):
+        arrivals.append(t)
+        t += gap
+    return tuple(arrivals), tuple(ends), start
+
+
+def test_a_live_chat_waits_by_the_senders_typing_not_by_the_time_spent_reading_the_answers():
+    """Issue #19: one or two messages a turn, 20 s between turns (the bot's answer, reading it,
+    typing the next request). Before, every gap up to max_quiet counted and the wait hit its
+    ceiling; the gaps that span an answer no longer count, the 2 s typing gaps do."""
+    arrivals, ends, start = live_chat(6)
+    chat = Burst(started_at=start, last_at=arrivals[-1], arrivals=arrivals, turn_ends=ends)
+    assert len(chat.gaps) == 3 and set(chat.gaps) == {2.0}  # the typing inside the two-message turns
+    assert ADAPTIVE.due(chat).at == arrivals[-1] + ADAPTIVE_FACTOR * 2
+    # the same arrivals with no turn known (the rule before #19, an item from before turns were kept)
+    unknown = Burst(started_at=start, last_at=arrivals[-1], arrivals=arrivals)
+    assert ADAPTIVE.due(unknown).at == arrivals[-1] + ADAPTIVE.max_quiet_seconds
+
+
+def test_one_message_turns_leave_no_typing_gap_so_the_wait_is_the_quiet_period():
+    arrivals = tuple(T0 + 25 * i for i in range(RHYTHM_WINDOW + 1))
+    burst = Burst(started_at=arrivals[-1], last_at=arrivals[-1], arrivals=arrivals, turn_ends=arrivals[:-1])
+    assert burst.gaps == ()
+    assert ADAPTIVE.due(burst).at == arrivals[-1] + ADAPTIVE.quiet_seconds
+
+
+def test_a_gap_across_a_batch_still_unanswered_counts():
+    """A slow typer split by a short wait: the second part came before the answer to the first
+    (no turn end between them), so the 12 s gap is typing and the next wait grows to cover it."""
+    split = Burst(started_at=T0 + 12, last_at=T0 + 12, arrivals=(T0, T0 + 12))
+    assert split.gaps == (12,)
+    assert ADAPTIVE.due(split).at == T0 + 12 + ADAPTIVE.max_quiet_seconds  # 2.5 x 12, clamped to 30
+
+
+def test_a_correction_after_the_answer_does_not_teach_a_long_wait():
+    """A fast typer corrects 30 s after their request, once the bot has answered it."""
+    arrivals = (T0, T0 + 2, T0 + 4, T0 + 34)
+    correction = Burst(started_at=T0 + 34, last_at=T0 + 34, arrivals=arrivals, turn_ends=(T0 + 4,))
+    assert correction.gaps == (2, 2)
+    assert ADAPTIVE.due(correction).at == T0 + 34 + ADAPTIVE_FACTOR * 2
+
+
+# ---------------------------------------------------------------------- voice notes
+
+
+def test_after_a_voice_note_the_wait_is_the_longest_and_the_recording_is_no_typing_gap():
+    """A second voice note takes as long to arrive as it lasts: 18 s of recording is no typing gap,
+    and after a voice note the rule waits max_quiet_seconds, whatever the sender's typing rhythm."""
+    arrivals = (T0, T0 + 2, T0 + 4, T0 + 22)  # three texts, then a voice note
+    voice = Burst(started_at=T0, last_at=T0 + 22, arrivals=arrivals, messages=4, recorded=(T0 + 22,))
+    assert voice.after_recording and voice.gaps == (2, 2)
+    assert ADAPTIVE.due(voice).at == T0 + 22 + ADAPTIVE.max_quiet_seconds
+    assert DebouncePolicy(quiet_seconds=10).due(voice).at == T0 + 22 + 10  # a fixed wait stays fixed
+    # a text after it: the typing rhythm again (the 18 s recording left out)
+    text = Burst(started_at=T0, last_at=T0 + 24, arrivals=(*arrivals, T0 + 24), messages=5, recorded=(T0 + 22,))
+    assert not text.after_recording and text.gaps == (2, 2, 2)
+    assert ADAPTIVE.due(text).at == T0 + 24 + ADAPTIVE_FACTOR * 2
+
+
+def test_a_text_after_a_voice_note_gets_a_timer_of_its_own():
+    """The voice note's timer wakes 30 s after it; the text brings the burst due 25 s earlier."""
+    voice = Burst(started_at=T0, last_at=T0, arrivals=(T0 - 4, T0 - 2, T0), recorded=(T0,),
+                  turn_ends=(T0 - 2,))
+    text = Burst(started_at=T0, last_at=T0 + 2, arrivals=(*voice.arrivals, T0 + 2), messages=2,
+                 recorded=(T0,), turn_ends=(T0 - 2,))
+    assert ADAPTIVE.due(voice).at == T0 + 30
+    assert ADAPTIVE.due(text).at == T0 + 2 + ADAPTIVE_FACTOR * 2
+    assert ADAPTIVE.needs_timer(text)
+    # (and a voice note after a text pushes the due time later: the text's timer finds it not due)
+    later = Burst(started_at=T0, last_at=T0 + 20, arrivals=(*text.arrivals, T0 + 20), messages=3,
+                  recorded=(T0, T0 + 20), turn_ends=(T0 - 2,))
+    assert ADAPTIVE.due(later).at == T0 + 50 and not ADAPTIVE.needs_timer(later)
+    assert ADAPTIVE.due(later).at - ADAPTIVE.due(text).at > TIMER_SLACK_SECONDS
+
+
 @given(st.lists(st.floats(min_value=0, max_value=1000, allow_nan=False), max_size=30))
 def test_any_rhythm_gives_a_wait_within_bounds(gaps):
     wait = ADAPTIVE.quiet_after(gaps)
@@ -140,9 +230,13 @@ def test_any_rhythm_gives_a_wait_within_bounds(gaps):
     st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=30),
     st.sampled_from([DebouncePolicy(quiet_seconds=10), ADAPTIVE,
                      DebouncePolicy(quiet_seconds=2, mode="adaptive", max_wait_seconds=7)]),
+    st.data(),
 )
-def test_the_batch_never_fires_before_the_latest_message_nor_after_the_cap_and_the_bound(gaps, policy):
+def test_the_batch_never_fires_before_the_latest_message_nor_after_the_cap_and_the_bound(gaps, policy, data):
     burst = burst_of(gaps)
+    marks = st.lists(st.sampled_from(burst.arrivals), max_size=len(burst.arrivals))
+    burst = Burst(started_at=burst.started_at, last_at=burst.last_at, arrivals=burst.arrivals,
+                  messages=burst.messages, turn_ends=tuple(data.draw(marks)), recorded=tuple(data.draw(marks)))
     due = policy.due(burst)
     assert burst.last_at <= due.at
     assert due.at <= max(burst.started_at + policy.max_wait_seconds, burst.last_at)
