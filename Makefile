@@ -44,9 +44,11 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(PY) util/demo.py
 
-# Everything in tests/, tests/terraform (what test-terraform runs) included.
+# Everything in tests/, tests/terraform (what test-terraform runs) included, two test files at a
+# time (pytest-xdist, one worker per core; a file's tests stay in one worker, in order, so a
+# module's fixtures such as the applied Terraform stack are made once).
 test: $(STAMP) $(CHECKOV_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The real terraform and AWS provider (TF_PLUGIN_MIRROR, default /opt/tf-plugins, else the registry;
 # TF_CLI_CONFIG_FILE generated into build/): fmt -check -recursive, init -backend=false, validate,
