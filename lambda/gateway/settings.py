@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Mapping
+from typing import Any, Mapping
 
 from .debounce import DEFAULT_MAX_WAIT_SECONDS, MODES, DebouncePolicy
 from .errors import ConfigError
@@ -31,16 +31,24 @@ def _check_app_ids(name: str, app_ids) -> None:
                               f"^[A-Za-z0-9_-]{{1,64}}$ (letters, digits, '_' and '-')")
 
 
-def _json_map(env: Mapping[str, str], name: str, *, required: bool = True) -> dict[str, str]:
+def _json_env(env: Mapping[str, str], name: str, *, secret: bool = False) -> Any:
+    """The JSON value of environment variable ``name``; None when it is unset or blank. A value
+    that is no JSON names its variable (and, unless ``secret``, the parser's complaint)."""
     raw = env.get(name, "").strip()
     if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment variable {name} is not valid JSON" + ("" if secret else f": {exc.msg}")) from None
+
+
+def _json_map(env: Mapping[str, str], name: str, *, required: bool = True) -> dict[str, str]:
+    value = _json_env(env, name)
+    if value is None:
         if required:
             raise ConfigError(f"environment variable {name} is required: a JSON object app_id -> value")
         return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"environment variable {name} is not valid JSON: {exc.msg}") from None
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
     ):
@@ -67,13 +75,9 @@ def _providers(env: Mapping[str, str]) -> dict[str, str]:
 def _app_secrets(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """APP_SECRETS_JSON (local runs only): app_id -> {secret name: value}. Values never appear in errors."""
     name = "APP_SECRETS_JSON"
-    raw = env.get(name, "").strip()
-    if not raw:
+    value = _json_env(env, name, secret=True)
+    if value is None:
         return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise ConfigError(f"environment variable {name} is not valid JSON") from None
     if not isinstance(value, dict) or not all(
         isinstance(app, str) and app and isinstance(secrets, dict)
         and all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items())
@@ -86,13 +90,9 @@ def _app_secrets(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 def _app_list(env: Mapping[str, str], name: str) -> frozenset[str] | None:
     """A JSON list of app ids; None when the variable is not set at all (local runs, tests)."""
-    raw = env.get(name)
-    if raw is None or not raw.strip():
+    value = _json_env(env, name)
+    if value is None:
         return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"environment variable {name} is not valid JSON: {exc.msg}") from None
     if not isinstance(value, list) or not all(isinstance(app, str) and app for app in value):
         raise ConfigError(f"environment variable {name} must be a JSON list of app ids")
     _check_app_ids(name, value)
@@ -116,13 +116,9 @@ def _bot_invocations(env: Mapping[str, str]) -> dict[str, str]:
 def _bot_timeouts(env: Mapping[str, str]) -> dict[str, float]:
     """BOT_TIMEOUTS_MAP: app_id -> seconds its bot may run (the bot's time budget)."""
     name = "BOT_TIMEOUTS_MAP"
-    raw = env.get(name, "").strip()
-    if not raw:
+    value = _json_env(env, name)
+    if value is None:
         return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"environment variable {name} is not valid JSON: {exc.msg}") from None
     if not isinstance(value, dict) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= MAX_BOT_TIMEOUT_SECONDS
         for v in value.values()
@@ -169,11 +165,8 @@ def _debounce_policies(env: Mapping[str, str]) -> dict[str, DebouncePolicy]:
     name = "DEBOUNCE_POLICIES"
     debounce_seconds = _number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300)
     apps = _json_map(env, "PROCESSING_LAMBDAS_MAP")
-    raw = env.get(name, "").strip()
-    try:
-        value = json.loads(raw) if raw else {}
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"environment variable {name} is not valid JSON: {exc.msg}") from None
+    value = _json_env(env, name)
+    value = {} if value is None else value
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise ConfigError(f"environment variable {name} must be a JSON object app_id -> object")
     policies = {app: default_policy(debounce_seconds) for app in apps}

@@ -474,9 +474,9 @@ class Analyzer:
         elif isinstance(func, ast.Attribute) and func.attr == "getenv" and _is_name(func.value, "os"):
             name_arg = node.args[0] if node.args else None
         elif node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "env":
-            for arg in node.args[1:]:  # helper(env, "NAME", ...)
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and ENV_NAME.match(arg.value):
-                    usage.env_reads.setdefault(arg.value, f"{module.name}:{node.lineno}")
+            for arg in node.args[1:]:  # helper(env, "NAME", ...), or helper(env, name) with name = "NAME"
+                for name in _env_names(arg, local_constants):
+                    usage.env_reads.setdefault(name, f"{module.name}:{node.lineno}")
             return
         for name in _env_names(name_arg, local_constants):
             usage.env_reads.setdefault(name, f"{module.name}:{node.lineno}")
