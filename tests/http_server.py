@@ -19,13 +19,11 @@ class RecordingServer:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                server.requests.append(
-                    {"method": "POST", "path": self.path, "headers": dict(self.headers), "body": body}
-                )
+                server.requests.append(server.record(self.path, dict(self.headers), body))
                 if server.delay_seconds:
                     time.sleep(server.delay_seconds)
                 status = server.statuses.pop(0) if server.statuses else 200
-                payload = json.dumps({"ok": 200 <= status < 300}).encode()
+                payload = json.dumps(server.answer(status)).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -42,6 +40,14 @@ class RecordingServer:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def record(self, path: str, headers: dict, body: bytes) -> dict:
+        """What ``requests`` keeps of a request."""
+        return {"method": "POST", "path": path, "headers": headers, "body": body}
+
+    def answer(self, status: int) -> dict:
+        """The JSON body answered with ``status``."""
+        return {"ok": 200 <= status < 300}
 
     def __enter__(self):
         self.thread.start()
