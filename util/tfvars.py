@@ -55,3 +55,11 @@ def load(root: Path = ROOT) -> dict[str, Any]:
     if tfvars.exists():
         values.update(parse_tfvars(tfvars))
     return values
+
+
+def root_local(name: str, root: Path = ROOT) -> Any:
+    """The value of ``local.<name>`` as main.tf writes it (a literal: a map or list of strings)."""
+    for block in _parse(root / "main.tf").get("locals", []):
+        if name in block:
+            return _unwrap(block[name])
+    raise KeyError(f"main.tf has no local {name}")

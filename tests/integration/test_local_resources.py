@@ -187,6 +187,7 @@ def project(tmp_path):
     """A copy of the Terraform variable files with a tfvars of our own."""
     (tmp_path / "modules" / "step_functions").mkdir(parents=True)
     shutil.copy(ROOT / "variables.tf", tmp_path / "variables.tf")
+    shutil.copy(ROOT / "main.tf", tmp_path / "main.tf")  # its local.default_api_urls
     shutil.copy(ROOT / "modules" / "step_functions" / "variables.tf", tmp_path / "modules" / "step_functions")
     (tmp_path / "terraform.tfvars").write_text(
         'name_prefix = "shopgw"\n'

@@ -27,8 +27,6 @@ DEMO_APP = "demo"
 # defaults); the other values main.tf passes to the functions follow it (lambda_environment).
 TFVARS_USED = ("name_prefix", "debounce_seconds", "apps", "log_level", "send_max_receive_count", "send_batch_size",
                "http_timeout_seconds")
-# main.tf's local.default_api_urls: the API base of the providers that have one.
-DEFAULT_API_URLS = {"telegram": "https://api.telegram.org", "twilio": "https://api.twilio.com"}
 
 
 class LocalConfigError(ValueError):
@@ -101,7 +99,8 @@ def local_config(env: dict[str, str] | None = None, root: Path = ROOT) -> LocalC
     lambdas = {app: str(spec.get("bot") or spec.get("bot_source")) for app, spec in apps.items()
                if spec.get("bot") or spec.get("bot_source")}
     providers = {app: str(spec.get("provider") or "zapi") for app, spec in apps.items()}
-    urls = {app: str(spec.get("url") or DEFAULT_API_URLS.get(providers[app], "")) for app, spec in apps.items()}
+    default_urls = tfvars.root_local("default_api_urls", root)  # the API base of the providers that have one
+    urls = {app: str(spec.get("url") or default_urls.get(providers[app], "")) for app, spec in apps.items()}
     urls = {app: url for app, url in urls.items() if url}
     lambdas[DEMO_APP], urls[DEMO_APP], providers[DEMO_APP] = ECHO_BOT, outbox, "zapi"
     overrides = _json_map_env(env, "PROCESSING_LAMBDAS_MAP")
