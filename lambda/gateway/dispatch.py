@@ -74,14 +74,12 @@ class Dispatcher:
         self.invoker = invoker or LambdaInvoker()
         self.clock = clock
         self.payload_cap_bytes = PAYLOAD_CAP_BYTES
-        self._remaining_seconds = None  # this invocation's time left, when the handler has a context
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict:
         """Claim and deliver the execution's burst. A short remainder of the quiet period (up to
         ``inline_wait_seconds``) is waited out here, which costs less than another Wait state;
         a longer one raises NotDueYet, and the state machine waits until the moment it names."""
         app_id, sender, seq = str(event["app_id"]), str(event["sender"]), int(event["seq"])
-        self._remaining_seconds = (lambda: context.get_remaining_time_in_millis() / 1000) if context else None
         log = {"app_id": app_id, "conversation": conversation_id(app_id, sender), "seq": seq}
         correlate(logger, log["conversation"], batch_id=None)
         if event.get("park"):
@@ -98,7 +96,7 @@ class Dispatcher:
                     logger.warning("taking over a stale batch", extra={**log, "batch_id": outcome.batch.batch_id})
                 reason = outcome.due.reason if outcome.due else ("takeover" if outcome.taken_over else "retry")
                 self.deliver(outcome.batch, {**log, "due_reason": reason},
-                             delivered_seq=outcome.state.delivered_seq if outcome.state else 0)
+                             delivered_seq=outcome.state.delivered_seq if outcome.state else 0, context=context)
                 if outcome.batch.last_seq >= seq:
                     return {**state, "action": "done"}
                 continue  # an earlier batch taken over and delivered: now this execution's own burst
@@ -132,7 +130,7 @@ class Dispatcher:
             return float(math.floor(wake_at))
         return wake_at
 
-    def deliver(self, batch: Batch, log: dict, *, delivered_seq: int = 0) -> None:
+    def deliver(self, batch: Batch, log: dict, *, delivered_seq: int = 0, context: Any = None) -> None:
         """Hand the claimed batch to its app: as one invoke, or, when its payload would pass the
         cap, as consecutive parts with their own batch ids, each recorded as delivered in turn (a
         retry skips the parts up to ``delivered_seq``, the store's count when the claim read it)."""
@@ -152,8 +150,8 @@ class Dispatcher:
                 continue  # delivered before this retry
             waited = self.clock() - part.messages[-1].received_at_ms / 1000
             correlate(logger, log["conversation"], batch_id=part.batch_id)
-            if invocation == "sync":
-                self._check_time_for_bot(batch.app_id)
+            if invocation == "sync" and context is not None:
+                self._check_time_for_bot(batch.app_id, context.get_remaining_time_in_millis() / 1000)
             self.invoker.invoke(function_name, part.payload(), invocation=invocation)
             self.store.mark_delivered(part, final=part.last_seq == batch.last_seq)
             metrics.batch_dispatched(len(part.messages), waited)
@@ -163,12 +161,10 @@ class Dispatcher:
                        "waited_seconds": round(waited, 3)},
             )
 
-    def _check_time_for_bot(self, app_id: str) -> None:
+    def _check_time_for_bot(self, app_id: str, left: float) -> None:
+        """``left``: seconds this invocation of process_message has left."""
         budget = self.settings.bot_timeouts.get(app_id)
-        if budget is None or self._remaining_seconds is None:
-            return
-        left = self._remaining_seconds()
-        if left < budget + SYNC_INVOKE_MARGIN_SECONDS:
+        if budget is not None and left < budget + SYNC_INVOKE_MARGIN_SECONDS:
             raise NotEnoughTimeForBot(f"{left:.1f} s left, the bot of {app_id!r} may take {budget:g} s: "
                                       "process_message_timeout_seconds is too short for it")
 
