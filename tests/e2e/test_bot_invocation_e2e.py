@@ -62,8 +62,9 @@ def world_with(monkeypatch, *, process_timeout: float, env: dict[str, str]) -> W
 
 def test_a_bot_slower_than_process_messages_timeout_is_invoked_again_beside_itself(monkeypatch):
     """The hazard the bot's declared budget removes: process_message (2 s) times out while the bot
-    (3 s, no budget declared) runs, and the state machine's retry invokes the bot again."""
-    bot = SlowBot(3.0)
+    (6 s, no budget declared) runs, and the state machine's retry (1 s later) invokes the bot again
+    while the first call still has about 3 s to go."""
+    bot = SlowBot(6.0)
     with world_with(monkeypatch, process_timeout=2, env={}) as world:
         world.set_bot("bot1", bot)
         world.post(api_event(zapi_text(PHONE, "hi")))
