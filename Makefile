@@ -70,7 +70,7 @@ bench-gateway: $(STAMP)
 
 # $ per 1M messages, STANDARD and EXPRESS beside the original project's pattern (--json key "seed"), from an instrumented run on moto (~1 min).
 cost: $(STAMP)
-	$(PY) util/cost.py
+	$(PY) -m util.cost
 
 # Replays synthetic typing traces through the debounce rule (simulated clock, no AWS): the README table.
 bench-debounce: $(STAMP)

@@ -159,13 +159,13 @@ class World:
     def items(self) -> list[dict]:
         import boto3
 
-        from gateway.conversations import _from_ddb
+        from gateway.store import from_ddb
 
         client = boto3.client("dynamodb", region_name="us-east-1")
         items, kwargs = [], {"TableName": self.TABLE}
         while True:
             page = client.scan(**kwargs)
-            items += [_from_ddb(i) for i in page["Items"]]
+            items += [from_ddb(i) for i in page["Items"]]
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -194,7 +194,7 @@ def quiet_world(monkeypatch):
 
 
 class Clock:
-    """A clock the test sets: ``clock.now += 301`` passes a lease without waiting for it."""
+    """A clock the test sets: ``clock.now += 301`` passes the store fixture's lease without waiting for it."""
 
     def __init__(self, now: float = 1_700_000_000.0):
         self.now = now
@@ -210,12 +210,12 @@ def clock():
 
 @pytest.fixture
 def store(clock):
-    """A conversation store on moto (no state machine) with the test's clock."""
+    """A conversation store on moto (no state machine) with the test's clock and a 300 s lease."""
     from moto import mock_aws
 
-    from gateway.conversations import ConversationStore
+    from gateway.store import ConversationStore
     from util import local_aws
 
     with mock_aws():
         local_aws.create_table("conversations")
-        yield ConversationStore("conversations", clock=clock)
+        yield ConversationStore("conversations", clock=clock, lease_seconds=300)

@@ -93,7 +93,7 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.1) -> bool:
 def text_reader(items: list[dict]):
     """entry -> its text, for a scan of the table's items: a long text is in the TEXT item its entry
     refers to (``r``), which the scan holds too."""
-    from gateway.conversations import TEXT_PREFIX, entry_text
+    from gateway.store import TEXT_PREFIX, entry_text
 
     texts = {i["sk"][len(TEXT_PREFIX):]: entry_text(i) for i in items if i["sk"].startswith(TEXT_PREFIX)}
     return lambda entry: entry_text(entry, texts)

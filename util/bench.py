@@ -2,7 +2,7 @@
 
 1. webhook-path AWS calls per message, and
 2. dispatch delay / quiet period: how long after a burst's last message its batch reaches the app,
-   in an end-to-end run on moto at the reference traffic (util/cost.py's run, STANDARD);
+   in an end-to-end run on moto at the reference traffic (util/cost/run.py's run, STANDARD);
 3. handler cold import time / a bare ``import boto3``, each in fresh interpreters, repeated, median,
    with the package as Lambda runs it (read-only, with and without the bytecode util/build.py ships),
    and the handler's first invocation after the import (CPU ms);
@@ -41,10 +41,12 @@ DELAY_TRAFFIC = {"senders": 12, "stagger_seconds": 0.8}
 
 
 def end_to_end(traffic: dict, workflow_type: str = "STANDARD") -> dict:
-    from util import cost
+    from util.cost.inventory import lambda_memory_mb
+    from util.cost.pricing import price_run
+    from util.cost.run import run
 
-    result = cost.run(workflow_type, traffic)
-    priced = cost.price_run(result, cost.lambda_memory_mb())
+    result = run(workflow_type, traffic)
+    priced = price_run(result, lambda_memory_mb())
     delays = sorted(result.dispatch_delays)
     quiet = traffic["quiet_seconds"]
     return {
@@ -119,7 +121,7 @@ def first_invocation(module: str, handler) -> dict:
     from moto import mock_aws
 
     from util import local_aws as la
-    from util.cost import webhook_event
+    from util.cost.run import webhook_event
 
     mock = mock_aws()
     mock.start()
@@ -210,10 +212,10 @@ def burst_seconds(size: int, text_bytes: int) -> tuple[float, int]:
     from moto import mock_aws
 
     from gateway import aws
-    from gateway.conversations import ConversationStore
+    from gateway.store import ConversationStore
     from gateway.models import InboundMessage
     from util import local_aws as la
-    from util.cost import chat_text
+    from util.cost.run import chat_text
 
     with mock_aws(config=la.MOTO_CONFIG):
         aws.reset()
@@ -222,14 +224,14 @@ def burst_seconds(size: int, text_bytes: int) -> tuple[float, int]:
         boto3.client("dynamodb", region_name=la.REGION)  # warm the client outside the timing
         store = ConversationStore(table, clock=lambda: time.time())
         later = ConversationStore(table, clock=lambda: time.time() + 3600)  # the claim finds the batch due
-        # Prose, as util/cost.py sends: the store compresses long texts, and a repeated letter would
+        # Prose, as util/cost/run.py sends: the store compresses long texts, and a repeated letter would
         # shrink to nothing (about 700 entries inline instead of about 100, and moto slows with them).
         texts = [chat_text(text_bytes, seq) for seq in range(1, size + 1)]
         start = time.perf_counter()
         for seq, text in enumerate(texts, start=1):
             message_id = f"3EB0{seq:016X}"  # shaped like a Z-API message id (20 characters)
             store.append("bench", InboundMessage(sender="5511999990000", text=text, message_id=message_id),
-                         due_at=time.time() + 10)
+                         latest_due=time.time() + 10)
         item = boto3.client("dynamodb", region_name=la.REGION).get_item(
             TableName=table, Key={"pk": {"S": "CONV#bench#5511999990000"}, "sk": {"S": "META"}})["Item"]
         outcome = later.claim("bench", "5511999990000", size)
@@ -238,7 +240,7 @@ def burst_seconds(size: int, text_bytes: int) -> tuple[float, int]:
         elapsed = time.perf_counter() - start
         assert len(messages) == size
         aws.reset()
-    from util.cost import item_size
+    from util.cost.meter import item_size
 
     return elapsed, item_size(item)
 
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imports-only", action="store_true", help="only figure 3")
     args = parser.parse_args(argv)
 
-    from util import cost
+    from util.cost import run as cost
 
     figures: dict = {}
     if not args.skip_e2e and not args.imports_only:

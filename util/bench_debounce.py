@@ -2,7 +2,7 @@
 
 Every trace is labelled with the requests the person meant. The replay uses the same pure function
 the Lambdas use (gateway.debounce.DebouncePolicy.due) on a simulated clock: no AWS, no sleeping.
-What the rule is given is what the conversation item would hold (gateway.conversations): the
+What the rule is given is what the conversation item would hold (gateway.store): the
 arrivals kept at the last claim (RECENT_ARRIVALS_KEPT) and every one since, the turn ends the
 deliveries recorded (a batch delivered with nothing pending after it; those of the last
 RECENT_ARRIVALS_KEPT delivered messages), the voice notes (pending, and among the last
@@ -37,8 +37,8 @@ from typing import Callable, Iterable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda"))
 
-from gateway.conversations import RECENT_ARRIVALS_KEPT  # noqa: E402
 from gateway.debounce import RECORDED_KINDS, Burst, DebouncePolicy  # noqa: E402
+from gateway.store import RECENT_ARRIVALS_KEPT  # noqa: E402
 
 EPOCH = 1_700_000_000.0
 BOT_SECONDS = (2.0, 10.0)  # the bot's answer, after its batch fires (uniform)

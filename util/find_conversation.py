@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda"))
 
 from gateway.log import mask_phone  # noqa: E402
 from gateway.models import conversation_id  # noqa: E402
+from gateway.providers import PROVIDER_NAMES, PROVIDERS  # noqa: E402
 
-# Z-API first: an app that names no provider uses it.
-PROVIDERS = ("zapi", "whatsapp_cloud", "evolution", "twilio", "telegram", "generic")
-WHATSAPP_PROVIDERS = ("zapi", "whatsapp_cloud", "evolution")
+# The providers that key a phone number by its digits, country code first (WhatsApp's).
+DIGITS_PROVIDERS = tuple(name for name, info in PROVIDERS.items() if info.digits_sender)
 # The stack's functions (main.tf); modules/lambda names each one's log group "/aws/lambda/<name>".
 FUNCTIONS = ("post-message", "process-message", "send-message-api", "sweeper")
 TWILIO_WHATSAPP = "whatsapp:"
@@ -70,7 +70,7 @@ def brazilian_variant(digits: str) -> tuple[str, str] | None:
 def sender_keys(phone: str, provider: str | None = None) -> list[tuple[str, tuple[str, ...], str]]:
     """The sender keys under which ``provider`` (or any provider) may have stored the conversation
     of ``phone``: (key, providers, form), the most likely first."""
-    wanted = (provider,) if provider else PROVIDERS
+    wanted = (provider,) if provider else PROVIDER_NAMES
     keys: dict[str, tuple[list[str], str]] = {}
 
     def add(key: str, name: str, form: str) -> None:
@@ -95,7 +95,7 @@ def sender_keys(phone: str, provider: str | None = None) -> list[tuple[str, tupl
     if variant:
         forms.append((variant[0], f" ({variant[1]})"))
     for number, note in forms:
-        for name in WHATSAPP_PROVIDERS:
+        for name in DIGITS_PROVIDERS:
             add(number, name, "digits, country code first" + note)
         add(f"{TWILIO_WHATSAPP}+{number}", "twilio", "Twilio WhatsApp, whatsapp:+ and the digits" + note)
     add(f"+{digits}", "twilio", "Twilio SMS, + and the digits")
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phone", required=True,
                         help='the number as the customer gives it ("+55 11 99999-0000"), or a sender key')
     parser.add_argument("--name-prefix", default="debouncer", help="the stack's name_prefix (default debouncer)")
-    parser.add_argument("--provider", choices=PROVIDERS,
+    parser.add_argument("--provider", choices=PROVIDER_NAMES,
                         help="the app's provider, as in apps.<id>.provider (default: every provider's key forms)")
     args = parser.parse_args(argv)
     try:

@@ -15,7 +15,7 @@ in every invoke body there. The two modes:
   own, a separate process fills the table through it, and the measured child only imports the
   handler and delivers, talking to moto through ``AWS_ENDPOINT_URL`` as the function talks to AWS.
   No moto in it: ``before`` is the import's figure and the peak is the handler's own.
-* ``inprocess``, moto in the measured process as the tests and util/cost.py run it: the child fills
+* ``inprocess``, moto in the measured process as the tests and util/cost/run.py run it: the child fills
   the table, forgets the gateway's clients (``aws.reset()``), resets its high-water mark
   (``echo 5 > /proc/self/clear_refs``, which resets ru_maxrss too) and takes ``before`` = its
   resident set, so the table's contents and moto's own imports are subtracted. It reads LOW, not
@@ -111,7 +111,7 @@ def reset_peak() -> bool:
 
 
 def texts_for(case: dict[str, Any]) -> list[str]:
-    from gateway.conversations import MAX_TEXT_BYTES
+    from gateway.store import MAX_TEXT_BYTES
     from gateway.models import PAYLOAD_CAP_BYTES
 
     if case.get("texts") == "burst3":
@@ -177,7 +177,7 @@ def _environment(table: str) -> None:
 def fill(case_name: str, table: str) -> dict[str, Any]:
     """The table, the stub bot's function, and the case's burst appended through the store (as
     post_message appends: inline on the conversation item, sealed runs into CHUNK items)."""
-    from gateway.conversations import ConversationStore
+    from gateway.store import ConversationStore
     from gateway.models import InboundMessage
     from util import local_aws as la
 
@@ -192,7 +192,7 @@ def fill(case_name: str, table: str) -> dict[str, Any]:
     started = time.time()
     for i, text in enumerate(texts):
         store.append(APP, InboundMessage(SENDER, text, f"M{i:06d}", timestamp=int(started)),
-                     due_at=time.time() + 0.1)
+                     latest_due=time.time() + 0.1)
     time.sleep(0.3)  # the burst is due (quiet period 0.1 s)
     return {"text_bytes": sum(len(t.encode()) for t in texts), "fill_seconds": round(time.time() - started, 1)}
 

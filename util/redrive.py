@@ -29,10 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda"))
 
 from gateway import aws  # noqa: E402
-from gateway.conversations import ConversationStore  # noqa: E402
 from gateway.dispatch import LambdaInvoker  # noqa: E402
 from gateway.errors import AppInvocationError  # noqa: E402
 from gateway.models import Batch  # noqa: E402
+from gateway.store import ConversationStore  # noqa: E402
 
 # How long a dry run hides the messages it received while it lists the queue: long enough that a
 # message it has listed is not received again before the listing ends (it then puts them all back
@@ -172,7 +172,7 @@ def _batch_of(record: dict) -> "ParkedBatch | AsyncFailure":
         condition = (record.get("requestContext") or {}).get("condition", "")
         return AsyncFailure(payload, f"{condition}: {error}"[:200] if condition else str(error)[:200])
     return ParkedBatch(str(record["app_id"]), str(record["sender"]), int(record["first_seq"]),
-                       int(record["last_seq"]), epoch=int(record.get("epoch", 0)))
+                       int(record["last_seq"]), epoch=int(record["epoch"]))
 
 
 def _deliver(batch: "ParkedBatch | AsyncFailure", store: ConversationStore, invoker: LambdaInvoker,

@@ -34,7 +34,12 @@ TIMER_SLACK_SECONDS = 1.0  # a burst's timer may wake this much after a shrunk d
 MODES = ("fixed", "adaptive")
 RHYTHM_WINDOW = 8  # typing gaps the adaptive rule looks at; the store keeps RHYTHM_WINDOW + 1 arrivals
 ADAPTIVE_FACTOR = 2.5  # chosen with util/bench_debounce.py: see docs/benchmarks.md "Debounce replay"
-DEFAULT_MAX_WAIT_SECONDS = 60.0
+# The policy defaults, in one place: DebouncePolicy fills them in, settings.py leaves them to it, and
+# main.tf fills in the same ones (tests/unit/test_debounce_settings.py ties the two).
+DEFAULT_QUIET_SECONDS = 10.0  # DEBOUNCE_SECONDS and variable "debounce_seconds"
+DEFAULT_MAX_WAIT_SECONDS = 60.0  # max_wait_seconds: this, or quiet_seconds when that is longer
+MIN_QUIET_DIVISOR = 5  # min_quiet_seconds: quiet_seconds / 5
+MAX_QUIET_FACTOR = 3  # max_quiet_seconds: 3 x quiet_seconds
 # Message kinds that take as long to make as they last (a voice note is recorded, a text typed):
 # after one the adaptive wait is max_quiet_seconds, and the gap before one is no typing gap.
 RECORDED_KINDS = frozenset({"audio"})
@@ -89,9 +94,9 @@ class Due:
 
 @dataclass(frozen=True)
 class DebouncePolicy:
-    quiet_seconds: float = 10.0
+    quiet_seconds: float = DEFAULT_QUIET_SECONDS
     mode: str = "fixed"
-    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS
+    max_wait_seconds: float | None = None  # None: DEFAULT_MAX_WAIT_SECONDS, or quiet_seconds if longer
     max_messages: int | None = None
     max_bytes: int | None = None
     min_quiet_seconds: float | None = None  # adaptive bounds; None: quiet_seconds / 5 and 3 x quiet_seconds
@@ -100,10 +105,12 @@ class DebouncePolicy:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.max_wait_seconds is None:
+            object.__setattr__(self, "max_wait_seconds", max(DEFAULT_MAX_WAIT_SECONDS, self.quiet_seconds))
         if self.min_quiet_seconds is None:
-            object.__setattr__(self, "min_quiet_seconds", self.quiet_seconds / 5)
+            object.__setattr__(self, "min_quiet_seconds", self.quiet_seconds / MIN_QUIET_DIVISOR)
         if self.max_quiet_seconds is None:
-            object.__setattr__(self, "max_quiet_seconds", 3 * self.quiet_seconds)
+            object.__setattr__(self, "max_quiet_seconds", MAX_QUIET_FACTOR * self.quiet_seconds)
         if not self.quiet_seconds > 0:
             raise ValueError("quiet_seconds must be positive")
         if not 0 < self.min_quiet_seconds <= self.max_quiet_seconds:

@@ -9,12 +9,12 @@ import time
 from typing import Any, Iterator
 
 from . import aws, metrics
-from .conversations import ConversationStore, batch_owner
 from .errors import AppInvocationError, NotDueYet
 from .log import correlate, get_logger
 from .models import LAMBDA_PAYLOAD_LIMIT_BYTES, PAYLOAD_CAP_BYTES, Batch, StoredMessage, conversation_id, encode_payload
 from .scheduler import wait_timestamp
 from .settings import ProcessorSettings
+from .store import ConversationStore
 
 # How soon to look again when an earlier batch of the same conversation is still being delivered.
 IN_FLIGHT_RECHECK_SECONDS = 2.0
@@ -182,18 +182,19 @@ class Dispatcher:
         (everything a redrive needs) and let the conversation's later batches go on."""
         state = self.store.get(app_id, sender)
         result = {"app_id": app_id, "sender": sender, "seq": seq, "action": "parked"}
-        if state is None or not state.batch_in_flight or not state.last_batch:
+        claimed = state.undelivered_batch if state is not None else None
+        if claimed is None:
             # Nothing was claimed: the messages are still pending and the sweeper re-arms them.
             logger.error("execution failed before claiming; left for the sweeper", extra=log)
             return {**result, "action": "left_pending"}
-        if batch_owner(state.last_batch) != seq:
+        if claimed.owner != seq:
             # Another execution claimed or took over that batch: it delivers or parks it (or, if it
             # died, the next claim after its lease takes the batch over and owns it).
             logger.error("execution failed; the batch in flight is another execution's", extra=log)
             return {**result, "action": "left_pending"}
         # What is left of it: the parts of a split batch up to delivered_seq went out.
-        first = max(int(state.last_batch["first_seq"]), state.delivered_seq + 1)
-        batch = Batch(app_id, sender, first, int(state.last_batch["last_seq"]), epoch=state.epoch)
+        first = max(claimed.first_seq, state.delivered_seq + 1)
+        batch = Batch(app_id, sender, first, claimed.last_seq, epoch=state.epoch)
         self.store.seal_through(app_id, sender, batch.last_seq)  # the texts outlive the trim, for a redrive
         self.failed_batches.put(batch, error, failed_at=self.clock())
         # Delivered to the failed-batch queue. Messages pending behind it may have had this very

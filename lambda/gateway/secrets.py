@@ -5,9 +5,8 @@ Each app's secrets are one flat object of names to strings, e.g. for a WhatsApp 
 ``{"api_url": "https://api.z-api.io/instances/ID/token/TOKEN/send-text", "client_token": "...",
 "webhook_token": "..."}``. Where they come from, later sources overriding earlier ones:
 
-1. ``CLIENT_TOKENS_MAP`` (local runs): app_id -> Z-API Client-Token, becomes ``client_token``;
-2. ``APP_SECRETS_JSON`` (local runs): app_id -> secrets object;
-3. ``SECRETS_PARAMETERS_MAP`` (deployments: each app's ``secrets_parameter``): app_id -> SSM
+1. ``APP_SECRETS_JSON`` (local runs): app_id -> secrets object;
+2. ``SECRETS_PARAMETERS_MAP`` (deployments: each app's ``secrets_parameter``): app_id -> SSM
    SecureString whose value is the JSON secrets object.
 
 A successful read is cached for the life of the process; a failed one is not, so the next request
@@ -37,7 +36,6 @@ class CredentialStore:
     def __init__(self, settings: object):
         self.parameters: Mapping[str, str] = getattr(settings, "secrets_parameters", None) or {}
         self.local: Mapping[str, Mapping[str, str]] = getattr(settings, "app_secrets", None) or {}
-        self.client_tokens: Mapping[str, str] = getattr(settings, "client_tokens", None) or {}
         self._cache: dict[str, Mapping[str, str]] = {}
 
     def secrets(self, app_id: str) -> Mapping[str, str]:
@@ -47,15 +45,8 @@ class CredentialStore:
             cached = self._cache[app_id] = MappingProxyType(self._load(app_id))
         return cached
 
-    def client_token(self, app_id: str) -> str | None:
-        """The Z-API Client-Token, if any."""
-        return self.secrets(app_id).get("client_token") or None
-
     def _load(self, app_id: str) -> dict[str, str]:
-        found: dict[str, str] = {}
-        if app_id in self.client_tokens:
-            found["client_token"] = self.client_tokens[app_id]
-        found.update(self.local.get(app_id) or {})
+        found: dict[str, str] = dict(self.local.get(app_id) or {})
         name = self.parameters.get(app_id)
         if name:
             found.update(_parse_secrets(name, _read_parameter(name)))

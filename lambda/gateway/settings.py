@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Mapping
 
-from .debounce import DEFAULT_MAX_WAIT_SECONDS, MODES, DebouncePolicy
+from .debounce import DEFAULT_QUIET_SECONDS, MODES, DebouncePolicy
 from .errors import ConfigError
+from .providers import PROVIDER_NAMES
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -21,14 +22,16 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 
 # An app id is part of the conversation key (CONV#{app}#{sender}): no separator, no surprise.
-APP_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# variables.tf validates `apps` keys with the same expression (tests/unit/test_settings.py ties them).
+APP_ID_REGEX = r"^[A-Za-z0-9_-]{1,64}$"
+APP_ID_PATTERN = re.compile(APP_ID_REGEX)
 
 
 def _check_app_ids(name: str, app_ids) -> None:
     for app_id in app_ids:
         if not APP_ID_PATTERN.fullmatch(app_id):
             raise ConfigError(f"environment variable {name}: app id {app_id[:80]!r} must match "
-                              f"^[A-Za-z0-9_-]{{1,64}}$ (letters, digits, '_' and '-')")
+                              f"{APP_ID_REGEX} (letters, digits, '_' and '-')")
 
 
 def _json_env(env: Mapping[str, str], name: str, *, secret: bool = False) -> Any:
@@ -57,7 +60,6 @@ def _json_map(env: Mapping[str, str], name: str, *, required: bool = True) -> di
     return value
 
 
-PROVIDER_NAMES = ("zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic")
 DEFAULT_PROVIDER = "zapi"
 
 
@@ -142,7 +144,7 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
 
 
 # DEBOUNCE_POLICIES fields: (low, high, integer?). Missing or null fields take their defaults.
-_POLICY_FIELDS = {
+POLICY_FIELDS = {
     "quiet_seconds": (0.1, 300, False),
     "max_wait_seconds": (0.1, 86400, False),
     "min_quiet_seconds": (0.02, 3600, False),  # its default, quiet_seconds / 5, may be 0.02
@@ -152,10 +154,15 @@ _POLICY_FIELDS = {
 }
 
 
+def _debounce_seconds(env: Mapping[str, str]) -> float:
+    """DEBOUNCE_SECONDS: the quiet period of an app without its own (DebouncePolicy's default)."""
+    low, high, _ = POLICY_FIELDS["quiet_seconds"]
+    return _number(env, "DEBOUNCE_SECONDS", DEFAULT_QUIET_SECONDS, low, high)
+
+
 def default_policy(debounce_seconds: float) -> DebouncePolicy:
     """An app without an entry in DEBOUNCE_POLICIES: fixed DEBOUNCE_SECONDS, capped at 60 s."""
-    return DebouncePolicy(quiet_seconds=debounce_seconds,
-                          max_wait_seconds=max(DEFAULT_MAX_WAIT_SECONDS, debounce_seconds))
+    return DebouncePolicy(quiet_seconds=debounce_seconds)
 
 
 def _debounce_policies(env: Mapping[str, str]) -> dict[str, DebouncePolicy]:
@@ -163,7 +170,7 @@ def _debounce_policies(env: Mapping[str, str]) -> dict[str, DebouncePolicy]:
     "max_bytes", "min_quiet_seconds", "max_quiet_seconds"}; every app of PROCESSING_LAMBDAS_MAP gets
     one, defaults from DEBOUNCE_SECONDS."""
     name = "DEBOUNCE_POLICIES"
-    debounce_seconds = _number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300)
+    debounce_seconds = _debounce_seconds(env)
     apps = _json_map(env, "PROCESSING_LAMBDAS_MAP")
     value = _json_env(env, name)
     value = {} if value is None else value
@@ -174,14 +181,14 @@ def _debounce_policies(env: Mapping[str, str]) -> dict[str, DebouncePolicy]:
         where = f"environment variable {name}[{app_id!r}]"
         if app_id not in apps:
             raise ConfigError(f"{where}: no app {app_id!r} in PROCESSING_LAMBDAS_MAP")
-        unknown = set(fields) - set(_POLICY_FIELDS) - {"mode"}
+        unknown = set(fields) - set(POLICY_FIELDS) - {"mode"}
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         mode = fields.get("mode") or "fixed"
         if mode not in MODES:
             raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}, got {str(mode)[:20]!r}")
         numbers: dict[str, float | int] = {}
-        for key, (low, high, integer) in _POLICY_FIELDS.items():
+        for key, (low, high, integer) in POLICY_FIELDS.items():
             number = fields.get(key)
             if number is None:
                 continue
@@ -191,7 +198,6 @@ def _debounce_policies(env: Mapping[str, str]) -> dict[str, DebouncePolicy]:
                 raise ConfigError(f"{where}: {key} must be between {low:g} and {high:g}, got {number:g}")
             numbers[key] = int(number) if integer else float(number)
         quiet = numbers.pop("quiet_seconds", debounce_seconds)
-        numbers.setdefault("max_wait_seconds", max(DEFAULT_MAX_WAIT_SECONDS, quiet))
         try:
             policies[app_id] = DebouncePolicy(quiet_seconds=quiet, mode=mode, **numbers)
         except ValueError as exc:
@@ -232,13 +238,22 @@ class WebhookSettings:
             table_name=_required(env, "TABLE_NAME"),
             state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
             processing_lambdas=_json_map(env, "PROCESSING_LAMBDAS_MAP"),
-            debounce_seconds=_number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300),
+            debounce_seconds=_debounce_seconds(env),
             providers=_providers(env),
             secrets_parameters=_json_map(env, "SECRETS_PARAMETERS_MAP", required=False),
             app_secrets=_app_secrets(env),
             debounce_policies=_debounce_policies(env),
             unauthenticated_apps=_app_list(env, "UNAUTHENTICATED_APPS"),
         )
+
+
+# BATCH_LEASE_SECONDS's default, and ConversationStore's and Sweeper's: how long a claimed batch stays
+# with the execution that claimed it before another one may take it over. 900 s is Lambda's longest
+# timeout, so no single process_message attempt outlives the lease and a bot is never invoked twice at
+# once for one batch; it is variables.tf's default of batch_lease_seconds (tests/unit/test_settings.py
+# ties the two). Here, not in gateway.store, so that the functions that read settings without the
+# store (send_message_api) do not import it.
+DEFAULT_LEASE_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -267,8 +282,8 @@ class ProcessorSettings:
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             processing_lambdas=_json_map(env, "PROCESSING_LAMBDAS_MAP"),
-            debounce_seconds=_number(env, "DEBOUNCE_SECONDS", 10, 0.1, 300),
-            batch_lease_seconds=_number(env, "BATCH_LEASE_SECONDS", 300, 1, 86400),
+            debounce_seconds=_debounce_seconds(env),
+            batch_lease_seconds=_number(env, "BATCH_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, 1, 86400),
             failed_batches_queue_url=_required(env, "FAILED_BATCHES_QUEUE_URL"),
             inline_wait_seconds=_number(env, "INLINE_WAIT_SECONDS", 15, 0, 600),
             debounce_policies=_debounce_policies(env),
@@ -282,7 +297,6 @@ class SenderSettings:
     """send_message_api."""
 
     api_urls: dict[str, str]
-    client_tokens: dict[str, str] = field(repr=False)  # app_id -> token, local runs only (CLIENT_TOKENS_MAP)
     http_timeout_seconds: float
     providers: dict[str, str] = field(default_factory=dict)  # app_id -> provider (PROVIDERS_MAP)
     secrets_parameters: dict[str, str] = field(default_factory=dict)  # app_id -> SSM SecureString name
@@ -303,7 +317,6 @@ class SenderSettings:
                 raise ConfigError(f"API_URLS_MAP[{app_id!r}] must be an http(s) URL")
         return cls(
             api_urls=urls,
-            client_tokens=_json_map(env, "CLIENT_TOKENS_MAP", required=False),
             http_timeout_seconds=_number(env, "HTTP_TIMEOUT_SECONDS", 10, 0.5, 60),
             providers=_providers(env),
             secrets_parameters=_json_map(env, "SECRETS_PARAMETERS_MAP", required=False),
@@ -330,7 +343,7 @@ class SweeperSettings:
             table_name=_required(env, "TABLE_NAME"),
             state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
             grace_seconds=_number(env, "SWEEP_GRACE_SECONDS", 60, 0, 3600),
-            batch_lease_seconds=_number(env, "BATCH_LEASE_SECONDS", 300, 1, 86400),
+            batch_lease_seconds=_number(env, "BATCH_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, 1, 86400),
         )
 
 

@@ -2,8 +2,9 @@
 execution that died, a batch claimed but never delivered). Runs every minute from EventBridge.
 
 It reads only the sparse index ``pending_by_due``: a conversation is in it while it has pending
-messages (``due_at`` = when they should have been dispatched) or an undelivered batch (``due_at`` =
-its delivery deadline), and leaves it when its last batch is delivered.
+messages or an undelivered batch, by its sweep deadline (attribute ``due_at``: when the pending messages
+should have been dispatched, or the undelivered batch's lease end), and leaves it when its last batch
+is delivered.
 """
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws
-from .conversations import SWEEP_BUCKETS, ConversationState, ConversationStore
 from .log import get_logger
 from .models import conversation_id
 from .scheduler import Scheduler
+from .store import DEFAULT_LEASE_SECONDS, SWEEP_BUCKET_NAMES, ConversationState, ConversationStore, from_ddb
 
 INDEX_NAME = "pending_by_due"
 
 logger = get_logger("sweeper")
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -32,14 +31,14 @@ class Rearm:
     reason: str
 
 
-def rearm_decision(state: ConversationState, *, now: float, due_at: float, grace_seconds: float,
+def rearm_decision(state: ConversationState, *, now: float, sweep_deadline: float, grace_seconds: float,
                    lease_seconds: float) -> Rearm | None:
     """Pure: does this conversation need a new execution, and for which sequence number?"""
-    if due_at > now - grace_seconds:
+    if sweep_deadline > now - grace_seconds:
         return None  # its own timer still has time
-    if state.batch_in_flight and state.last_batch:
-        claimed_at = int(state.last_batch.get("claimed_at", 0))
-        if claimed_at > now - lease_seconds:
+    undelivered = state.undelivered_batch
+    if undelivered is not None:
+        if not undelivered.lease_expired(now, lease_seconds):
             return None  # being delivered, or retried by its execution
         # Its owner is gone: the new execution's claim takes the batch over and becomes its owner,
         # so it redelivers it and, if the app keeps failing, parks it; then the pending messages.
@@ -51,7 +50,7 @@ def rearm_decision(state: ConversationState, *, now: float, due_at: float, grace
 
 class Sweeper:
     def __init__(self, table_name: str, state_machine_arn: str, *, grace_seconds: float = 60,
-                 lease_seconds: float = 900, clock=time.time, store: ConversationStore | None = None,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS, clock=time.time, store: ConversationStore | None = None,
                  scheduler: Scheduler | None = None):
         self.table_name = table_name
         self.grace_seconds = grace_seconds
@@ -61,19 +60,19 @@ class Sweeper:
         self.scheduler = scheduler or Scheduler(state_machine_arn)
 
     def overdue(self):
-        """(app_id, sender, due_at) of every conversation in the index whose due_at has passed the grace."""
+        """(app_id, sender, sweep deadline) of every conversation in the index whose deadline has passed the grace."""
         cutoff = int(self.clock() - self.grace_seconds)
-        for bucket in range(SWEEP_BUCKETS):
+        for bucket in SWEEP_BUCKET_NAMES:
             kwargs = {
                 "TableName": self.table_name,
                 "IndexName": INDEX_NAME,
                 "KeyConditionExpression": "sweep_bucket = :b AND due_at <= :cutoff",
-                "ExpressionAttributeValues": {":b": {"S": f"B{bucket:02d}"}, ":cutoff": {"N": str(cutoff)}},
+                "ExpressionAttributeValues": {":b": {"S": bucket}, ":cutoff": {"N": str(cutoff)}},
             }
             while True:
                 page = aws.client("dynamodb").query(**kwargs)
                 for raw in page.get("Items", []):
-                    item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
+                    item = from_ddb(raw)
                     if "app_id" in item and "sender" in item:
                         yield str(item["app_id"]), str(item["sender"]), float(item["due_at"])
                 if "LastEvaluatedKey" not in page:
@@ -83,12 +82,12 @@ class Sweeper:
     def sweep(self) -> dict:
         counts = {"overdue": 0, "rearmed": 0, "failed": 0}
         now = self.clock()
-        for app_id, sender, due_at in self.overdue():
+        for app_id, sender, sweep_deadline in self.overdue():
             counts["overdue"] += 1
             state = self.store.get(app_id, sender)  # the index is eventually consistent: re-read
             if state is None:
                 continue
-            decision = rearm_decision(state, now=now, due_at=due_at, grace_seconds=self.grace_seconds,
+            decision = rearm_decision(state, now=now, sweep_deadline=sweep_deadline, grace_seconds=self.grace_seconds,
                                       lease_seconds=self.lease_seconds)
             if decision is None:
                 continue

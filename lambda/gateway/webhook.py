@@ -11,23 +11,21 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import metrics
-from .conversations import MAX_TEXT_BYTES, ConversationStore
 from .debounce import Burst
 from .errors import (BadRequest, GatewayError, PayloadTooLarge, StoreUnavailable, Unauthorized, UnknownApp,
                      UnprocessablePayload)
 from .log import clear_correlation, correlate, get_logger, mask_phone
 from .models import Ignored, InboundMessage, conversation_id
-from .providers import WebhookRequest, get_provider
+from .providers import PROVIDERS, WebhookRequest, get_provider
 from .scheduler import Scheduler
 from .secrets import CredentialStore, SecretsError
 from .settings import WebhookSettings
+from .store import MAX_TEXT_BYTES, ConversationStore
 
 MAX_BODY_BYTES = 256 * 1024
 # A sender is a key (DynamoDB refuses a partition key over 2,048 bytes); ids are short in every provider.
 MAX_SENDER_BYTES = 256
 MAX_MESSAGE_ID_BYTES = 1024
-# Providers that do not sign their webhooks: without a webhook_token they are open (see README).
-OPEN_WITHOUT_TOKEN = frozenset({"zapi", "evolution", "generic"})
 
 logger = get_logger("post_message")
 
@@ -117,7 +115,8 @@ class WebhookService:
             return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": challenge}
         # Authentication comes before the body is parsed and before anything is stored.
         provider.authenticate(request, secrets)
-        if not secrets.get("webhook_token") and provider.name in OPEN_WITHOUT_TOKEN:
+        # A provider that does not sign its webhooks (shared_token) is open without a webhook_token (see README).
+        if not secrets.get("webhook_token") and PROVIDERS[provider.name].shared_token:
             self._check_open(app_id, provider.name)
         acknowledge = getattr(provider, "acknowledge", None)
         outcome = self._store(app_id, provider.normalize(request))
@@ -165,7 +164,7 @@ class WebhookService:
         try:
             # The burst (its gaps, size, start) is known only after the write: the append stores an
             # upper bound for the sweeper, and the exact moment is the rule applied to the result.
-            appended = self.store.append(app_id, message, due_at=policy.latest_due(now))
+            appended = self.store.append(app_id, message, latest_due=policy.latest_due(now))
         except (ClientError, BotoCoreError) as exc:
             logger.error("store failed", extra={**log, "error": type(exc).__name__, "detail": str(exc)[:300]})
             raise StoreUnavailable("the message could not be stored; retry later") from None

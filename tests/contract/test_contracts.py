@@ -24,7 +24,6 @@ from code_model import LAMBDA_DIR, REPO, Analyzer, Package, TerraformRoot, iam_a
 
 # Read by the code but never set by Terraform, on purpose.
 LOCAL_ONLY_ENV = {
-    "CLIENT_TOKENS_MAP": "local runs: Z-API client tokens from the environment instead of SSM (make run, tests)",
     "APP_SECRETS_JSON": "local runs: per-app secrets from the environment instead of SSM (make run, tests)",
 }
 # Set by the Lambda runtime itself (AWS_LAMBDA_LOG_LEVEL: from logging_config's application level).
@@ -254,8 +253,7 @@ def test_operation_to_iam_action(service, operation, expected) -> None:
 def test_every_provider_settings_accepts_can_be_loaded_by_name() -> None:
     """Providers are imported on first use (cold start pays only for the ones configured): the
     names settings validates and the lazily loaded classes must agree."""
-    from gateway.providers import get_provider
-    from gateway.settings import PROVIDER_NAMES
+    from gateway.providers import PROVIDER_NAMES, get_provider
 
     for name in PROVIDER_NAMES:
         assert get_provider(name).name == name

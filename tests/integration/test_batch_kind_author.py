@@ -14,7 +14,7 @@ from conftest import load_fixture, fixture_bytes
 from helpers import api_event, zapi_text
 
 from gateway import settings
-from gateway.conversations import MESSAGE_OVERHEAD_BYTES, message_size
+from gateway.store import MESSAGE_OVERHEAD_BYTES, message_size
 from gateway.models import Author, Batch, InboundMessage
 from util.cost import item_size
 from util.local_aws import LambdaContext
@@ -153,14 +153,14 @@ def raw_item(store, sender: str) -> dict:
 def test_a_text_messages_entry_and_item_are_the_bytes_they_were(store, clock):
     """The store's cost per text message (make cost: WRU at a 1 KB text) depends on these bytes."""
     text = "a plain chat line, as most are"
-    store.append(APP, InboundMessage(PHONE, text, "wamid.1", 1700000000), due_at=0)
+    store.append(APP, InboundMessage(PHONE, text, "wamid.1", 1700000000), latest_due=0)
     raw = store._get_raw(APP, PHONE)
     # the entry the store wrote before it kept kinds and authors
     assert raw["msgs"] == [{"id": "wamid.1", "t": text, "at": int(clock() * 1000), "ts": 1700000000}]
     assert raw["msgs_bytes"] == message_size(InboundMessage(PHONE, text, "wamid.1")) \
         == len(text) + len("wamid.1") + MESSAGE_OVERHEAD_BYTES
     # a group message's author adds its own bytes, and nothing else does
-    store.append(APP, group_message(text, "wamid.1", author=Author("5511911110001", "Ana")), due_at=0)
+    store.append(APP, group_message(text, "wamid.1", author=Author("5511911110001", "Ana")), latest_due=0)
     group = raw_item(store, ZAPI_GROUP)
     entry = group["msgs"]["L"][0]["M"]
     assert set(entry) == {"id", "t", "at", "ts", "a", "n"}
@@ -170,9 +170,9 @@ def test_a_text_messages_entry_and_item_are_the_bytes_they_were(store, clock):
 
 
 def test_kind_and_author_survive_a_seal_into_a_chunk_and_old_entries_read_as_texts(store, clock):
-    store.append(APP, group_message("hi", "m1", author=Author("5511911110001", "Ana")), due_at=0)
-    store.append(APP, group_message("[image] https://x", "m2", "image", Author(None, "Bruno")), due_at=0)
-    store.append(APP, group_message("[audio]", "m3", "audio", Author("22220002@lid")), due_at=0)
+    store.append(APP, group_message("hi", "m1", author=Author("5511911110001", "Ana")), latest_due=0)
+    store.append(APP, group_message("[image] https://x", "m2", "image", Author(None, "Bruno")), latest_due=0)
+    store.append(APP, group_message("[audio]", "m3", "audio", Author("22220002@lid")), latest_due=0)
     store.seal_through(APP, ZAPI_GROUP, 2)  # m1..m3 now in a CHUNK item
     # an entry written before authors were kept (and kinds read): "k" alone, or nothing
     client = boto3.client("dynamodb", region_name="us-east-1")

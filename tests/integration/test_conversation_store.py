@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from gateway.conversations import (DEDUP_MAX_IDS, DEDUP_WINDOW_SECONDS, INLINE_LIMIT_BYTES, INLINE_LIMIT_MESSAGES,
-                                 TEXT_ITEM_MIN_BYTES, _entry_size, entry_text, message_size, text_sk)
+from gateway.store import (DEDUP_MAX_IDS, INLINE_LIMIT_BYTES, INLINE_LIMIT_MESSAGES, TEXT_ITEM_MIN_BYTES, entry_size,
+                           entry_text, message_size, text_sk)
 from gateway.models import InboundMessage
 from util import local_aws
 
@@ -21,7 +21,7 @@ def msg(text: str, message_id: str | None = None, sender: str = PHONE) -> Inboun
 
 def append(store, text, clock=None, **kwargs):
     due = (clock() if clock else 1_700_000_000.0) - 1  # already due unless a test says otherwise
-    return store.append(APP, msg(text, **kwargs), due_at=due)
+    return store.append(APP, msg(text, **kwargs), latest_due=due)
 
 
 def deliver(store, outcome):
@@ -99,7 +99,7 @@ def test_the_next_batch_waits_while_the_previous_one_is_undelivered_and_takes_it
     takeover = store.claim(APP, PHONE, 2)
     assert (takeover.status, takeover.taken_over) == ("claimed", True)
     assert takeover.batch.batch_id == first.batch.batch_id
-    assert store.get(APP, PHONE).last_batch["claimed_by"] == 2  # the taker owns it now, with a new lease
+    assert store.get(APP, PHONE).last_batch.claimed_by == 2  # the taker owns it now, with a new lease
     assert store.claim(APP, PHONE, 1).status == "taken"  # the old owner, back: no longer its batch
     again = store.claim(APP, PHONE, 2)  # the new owner's retry redelivers it
     assert (again.status, again.taken_over, again.batch.batch_id) == ("claimed", False, first.batch.batch_id)
@@ -114,12 +114,12 @@ def test_two_executions_racing_to_take_over_a_stale_batch_make_one_owner(store, 
     state = store.get(APP, PHONE)  # both read the same stale batch
     assert store.take_over_stale_batch(state, owner=7) is not None
     assert store.take_over_stale_batch(state, owner=8) is None
-    assert store.get(APP, PHONE).last_batch["claimed_by"] == 7
+    assert store.get(APP, PHONE).last_batch.claimed_by == 7
     assert store.take_over_stale_batch(store.get(APP, PHONE), owner=8) is None  # a fresh lease
 
 
 def test_a_timer_that_fires_early_is_told_to_wait(store, clock):
-    store.append(APP, msg("a"), due_at=clock.now + 10)
+    store.append(APP, msg("a"), latest_due=clock.now + 10)
     assert store.claim(APP, PHONE, 1).status == "not_due"
     clock.now += 10
     assert store.claim(APP, PHONE, 1).status == "claimed"
@@ -159,35 +159,9 @@ def test_remembered_ids_are_8_byte_digests_so_a_long_conversation_keeps_a_small_
     assert append(store, "ok", clock, message_id="wamid.HBgNNTU0NDk5OTk5OTk5ORUCABIYFjNFQjB00000RDI2QTFEMUI0RTUxAA==").duplicate
 
 
-def test_ids_remembered_as_strings_before_the_digests_are_still_refused_until_two_rotations_drop_them(store, clock):
-    # GIVEN a conversation item as the earlier format left it: ids remembered as strings
-    append(store, "a", clock, message_id="new.1")
-    deliver(store, store.claim(APP, PHONE, 1))
-    store._ddb.update_item(TableName=store.table_name, Key={"pk": {"S": f"CONV#{APP}#{PHONE}"}, "sk": {"S": "META"}},
-                           UpdateExpression="SET ids_cur = :cur, ids_prev = :prev",
-                           ExpressionAttributeValues={":cur": {"SS": ["old.2"]}, ":prev": {"SS": ["old.1"]}})
-    # THEN both legacy sets still refuse their ids, and a new id is remembered as a digest
-    assert append(store, "a", clock, message_id="old.1").duplicate
-    assert append(store, "a", clock, message_id="old.2").duplicate
-    assert not append(store, "b", clock, message_id="new.2").duplicate
-    # WHEN the window rotates twice
-    for seq in (2, 3):
-        clock.now += DEDUP_WINDOW_SECONDS + 1
-        deliver(store, store.claim(APP, PHONE, seq))
-        if seq == 2:
-            raw = store._get_raw(APP, PHONE)
-            assert ("ids_cur" not in raw, set(raw["ids_prev"])) == (True, {"old.2"})  # old.1 dropped out
-            assert append(store, "c", clock, message_id="old.2").duplicate
-            assert not append(store, "c", clock, message_id="old.1").duplicate
-    # THEN the legacy sets are gone
-    raw = store._get_raw(APP, PHONE)
-    assert not {"ids_cur", "ids_prev"} & set(raw)
-    assert append(store, "d", clock, message_id="c-new").duplicate is False
-
-
 def test_duplicate_ids_are_per_conversation(store):
     assert not append(store, "a", message_id="same").duplicate
-    other = store.append(APP, msg("a", message_id="same", sender="5511888888888"), due_at=0)
+    other = store.append(APP, msg("a", message_id="same", sender="5511888888888"), latest_due=0)
     assert not other.duplicate
 
 
@@ -196,17 +170,17 @@ def test_a_burst_far_larger_than_one_item_is_sealed_into_chunks_and_delivered_wh
     texts = [f"{i:04d} " + "".join(hashlib.sha512(f"{i}.{k}".encode()).hexdigest() for k in range(8))
              for i in range(1000)]
     for i, text in enumerate(texts):
-        store.append(APP, msg(text, message_id=f"wamid.{i}"), due_at=0)
+        store.append(APP, msg(text, message_id=f"wamid.{i}"), latest_due=0)
     state = store.get(APP, PHONE)
     assert state.seq == 1000
-    assert state.inline_base > 0  # most of it lives in chunks
-    assert sum(_entry_size(e) for e in state.inline) <= INLINE_LIMIT_BYTES
+    assert state.msgs_base > 0  # most of it lives in chunks
+    assert sum(entry_size(e) for e in state.msgs) <= INLINE_LIMIT_BYTES
     raw = store._get_raw(APP, PHONE)
     remembered = len(raw.get("idh_cur", ())) + len(raw.get("idh_prev", ()))
     # rotated at the seals (idh_cur past DEDUP_MAX_IDS moves to idh_prev): the item stays small
     per_seal = min(INLINE_LIMIT_MESSAGES, INLINE_LIMIT_BYTES // message_size(msg(texts[0], message_id="wamid.0")) + 1)
     assert remembered <= 2 * (DEDUP_MAX_IDS + per_seal)
-    assert store.append(APP, msg(texts[-1], message_id="wamid.999"), due_at=0).duplicate  # a recent retry
+    assert store.append(APP, msg(texts[-1], message_id="wamid.999"), latest_due=0).duplicate  # a recent retry
     outcome = store.claim(APP, PHONE, 1000)
     assert deliver(store, outcome) == texts
 
@@ -218,7 +192,7 @@ def test_concurrent_appends_get_distinct_sequence_numbers_and_all_reach_one_batc
     def send(chunk):
         try:
             for text in chunk:
-                store.append(APP, msg(text), due_at=0)
+                store.append(APP, msg(text), latest_due=0)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -293,7 +267,7 @@ def test_long_texts_are_stored_compressed_and_every_reader_gets_them_back_exact(
     stored = [text_items[text_sk(raw["msgs"][i]["r"])] for i in (2, 3, 5)]
     assert [sorted(k for k in item if k in ("t", "z")) for item in stored] == [["z"], ["z"], ["t"]]
     assert len(bytes(stored[0]["z"])) < 0.7 * len(ORDER_QUESTION.encode())
-    assert int(raw["msgs_bytes"]) == sum(_entry_size(e) for e in raw["msgs"]) < 6 * 200
+    assert int(raw["msgs_bytes"]) == sum(entry_size(e) for e in raw["msgs"]) < 6 * 200
     assert [entry_text(e) for e in raw["msgs"] if "r" not in e] == [texts[i] for i in (0, 1, 4)]
     outcome = store.claim(APP, PHONE, 6)
     assert [m.text for m in outcome.batch.messages] == texts  # delivered from the claim's read
@@ -349,15 +323,13 @@ def test_a_missing_text_item_fails_the_read_loudly(store):
 
 
 def _items(store) -> list[dict]:
-    from gateway.conversations import _from_ddb
+    from gateway.store import from_ddb
 
-    return [_from_ddb(i) for i in store._ddb.scan(TableName=store.table_name)["Items"]]
+    return [from_ddb(i) for i in store._ddb.scan(TableName=store.table_name)["Items"]]
 
 
 def test_a_long_burst_of_short_texts_is_sealed_every_inline_limit_messages(store):
     """Each append rewrites the whole item: 150 chat lines must not pile up on it (64 at most)."""
-    from gateway.conversations import INLINE_LIMIT_MESSAGES
-
     texts = [f"ok {i}" for i in range(150)]
     sizes = []
     for i, text in enumerate(texts):
@@ -365,5 +337,5 @@ def test_a_long_burst_of_short_texts_is_sealed_every_inline_limit_messages(store
         sizes.append(len(store._get_raw(APP, PHONE).get("msgs") or []))
     assert max(sizes) == INLINE_LIMIT_MESSAGES == 64
     state = store.get(APP, PHONE)
-    assert state.inline_base == 128 and len(state.inline) == 22  # sealed twice, at 64 and 128
+    assert state.msgs_base == 128 and len(state.msgs) == 22  # sealed twice, at 64 and 128
     assert deliver(store, store.claim(APP, PHONE, 150)) == texts

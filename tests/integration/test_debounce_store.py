@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import string
 
-from gateway.conversations import INLINE_LIMIT_MESSAGES, RECENT_ARRIVALS_KEPT
+from gateway.store import INLINE_LIMIT_MESSAGES, RECENT_ARRIVALS_KEPT
 from gateway.debounce import ADAPTIVE_FACTOR, DebouncePolicy
 from gateway.models import Batch, InboundMessage
 
@@ -21,7 +21,7 @@ def send(store, clock, policy, text="m", at=None):
     if at is not None:
         clock.now = at
     appended = store.append(APP, InboundMessage(sender=PHONE, text=text, message_id=f"id{next(_ids)}"),
-                            due_at=policy.latest_due(clock.now))
+                            latest_due=policy.latest_due(clock.now))
     return appended, policy.due(appended.burst)
 
 
@@ -157,7 +157,7 @@ def test_the_rhythm_survives_sealing_the_burst_into_chunks(store, clock):
     for i in range(n):
         appended, due = send(store, clock, policy, text=text, at=T0 + 3 * i)
     state = store.get(APP, PHONE)
-    assert state.inline_base > 0  # sealed
+    assert state.msgs_base > 0  # sealed
     assert len(state.recent_at_ms) <= RECENT_ARRIVALS_KEPT + 20
     assert appended.burst.started_at == T0 and appended.burst.messages == n
     assert appended.burst.bytes == n * 4000
@@ -175,7 +175,7 @@ ADAPTIVE = DebouncePolicy(quiet_seconds=10, mode="adaptive", min_quiet_seconds=2
 def send_kind(store, clock, policy, kind, at):
     clock.now = at
     appended = store.append(APP, InboundMessage(sender=PHONE, text=f"[{kind}]", message_id=f"id{next(_ids)}",
-                                                kind=kind), due_at=policy.latest_due(clock.now))
+                                                kind=kind), latest_due=policy.latest_due(clock.now))
     return appended, policy.due(appended.burst)
 
 

@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from conftest import load_fixture
 from gateway import aws, settings
-from gateway.conversations import MAX_TEXT_BYTES
+from gateway.store import MAX_TEXT_BYTES
 from helpers import api_event, response_json, zapi_text
 from util import local_aws
 
@@ -253,10 +253,10 @@ class Gateway:
         return self.handler.lambda_handler(event, local_aws.LambdaContext("post_message"))
 
     def items(self) -> list[dict]:
-        from gateway.conversations import _from_ddb
+        from gateway.store import from_ddb
 
         client = boto3.client("dynamodb", region_name="us-east-1")
-        return [_from_ddb(i) for i in client.scan(TableName=TABLE)["Items"]]
+        return [from_ddb(i) for i in client.scan(TableName=TABLE)["Items"]]
 
     def stored(self) -> list[tuple]:
         """(sender, message id, text, timestamp) of every stored message: by sender, then in sequence."""
@@ -325,7 +325,7 @@ def test_hostile_input_gets_the_right_answer_and_stores_exactly_what_it_should(g
                          ids=["control", "rtl", "zero-width", "unicode", "ddb-expression", "emoji-at-limit"])
 def test_a_kept_text_comes_back_unchanged_from_the_claimed_batch(gateway, text):
     """What the app's Lambda is given: the claim moves the text into a CHUNK item; it reads back the same."""
-    from gateway.conversations import ConversationStore
+    from gateway.store import ConversationStore
 
     assert gateway.post(api_event(message(text)))["statusCode"] == 200
     store = ConversationStore(TABLE, clock=lambda: 4_000_000_000.0)  # long past the quiet period

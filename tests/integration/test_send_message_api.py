@@ -47,7 +47,7 @@ def send(provider, monkeypatch):
     import send_message_api.handler as handler
 
     monkeypatch.setenv("API_URLS_MAP", json.dumps({"bot1": f"{provider.url}/send-text", "bot2": f"{provider.url}/b2"}))
-    monkeypatch.setenv("CLIENT_TOKENS_MAP", json.dumps({"bot1": "token-from-config"}))
+    monkeypatch.setenv("APP_SECRETS_JSON", json.dumps({"bot1": {"client_token": "token-from-config"}}))
     monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "1")
     settings.reset()
     handler.sender.cache_clear()

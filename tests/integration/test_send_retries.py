@@ -117,7 +117,7 @@ class Queues:
             "HTTP_TIMEOUT_SECONDS": "0.5",
         }.items():
             monkeypatch.setenv(name, value)
-        for name in ("PROVIDERS_MAP", "SECRETS_PARAMETERS_MAP", "APP_SECRETS_MAP", "CLIENT_TOKENS_MAP"):
+        for name in ("PROVIDERS_MAP", "SECRETS_PARAMETERS_MAP", "APP_SECRETS_MAP"):
             monkeypatch.delenv(name, raising=False)
         settings.reset()
         handler.sender.cache_clear()

@@ -33,9 +33,10 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from moto import mock_aws
 
-from gateway import aws, conversations
-from gateway.conversations import (EARLY_TOLERANCE_MS, RECENT_ARRIVALS_KEPT, ConversationStore, chunk_sk,
-                                   conversation_pk, entry_text)
+from gateway import aws
+from gateway.store import (EARLY_TOLERANCE_MS, RECENT_ARRIVALS_KEPT, ConversationStore, chunk_sk, conversation_pk,
+                           entry_text, from_ddb, message_size, split_text)
+from gateway.store import writes
 from gateway.debounce import DebouncePolicy
 from gateway.models import Batch, InboundMessage
 from util import local_aws
@@ -63,10 +64,10 @@ def _noise(seed: int, length: int) -> str:
 
 def _entry_size(size: str) -> int:
     length = {"big": BIG_TEXT_BYTES, "medium": MEDIUM_TEXT_BYTES}[size]
-    return conversations.message_size(InboundMessage(SENDERS[0], "100:" + _noise(100, length), "id-100"))
+    return message_size(InboundMessage(SENDERS[0], "100:" + _noise(100, length), "id-100"))
 
 
-assert "r" in conversations._split_text(InboundMessage(SENDERS[0], "1:" + _noise(1, BIG_TEXT_BYTES), "id-1"))[0]
+assert "r" in split_text(InboundMessage(SENDERS[0], "1:" + _noise(1, BIG_TEXT_BYTES), "id-1"))[0]
 assert 3 * _entry_size("big") <= INLINE_LIMIT_FOR_TESTS < 4 * _entry_size("big")
 assert _entry_size("medium") <= INLINE_LIMIT_FOR_TESTS < 2 * _entry_size("medium")
 
@@ -137,14 +138,14 @@ class StoreMachine(RuleBasedStateMachine):
         elif retry in ("oldest", "own") and own:
             message_id = own[0] if retry == "oldest" else own[pick % len(own)]
         else:
-            # Ids longer than 64 characters are remembered by their hash.
+            # Long ids too: every id is remembered by a digest of it.
             message_id = f"{'L' * 70 if size == 'long-id' else 'id'}-{number}"
             self.used_ids.append(message_id)
         length = {"big": BIG_TEXT_BYTES, "medium": MEDIUM_TEXT_BYTES}.get(size)
         text = f"{number}:" + (_noise(number, length) if length else "hello")
-        due_at = self.clock() + QUIET_SECONDS
+        latest_due = self.clock() + QUIET_SECONDS
         result = self.store.append(APP, InboundMessage(sender, text, message_id, timestamp=START, kind=kind),
-                                   due_at=due_at)
+                                   latest_due=latest_due)
         if message_id in model.ids:
             assert result.duplicate, "a retried provider id was stored again"
             assert result.seq == model.seq
@@ -154,7 +155,7 @@ class StoreMachine(RuleBasedStateMachine):
         model.arrivals_ms.append(int(self.clock() * 1000))
         model.kinds.append(kind)
         model.ids.add(message_id)
-        model.fire_at_ms = int(due_at * 1000)
+        model.fire_at_ms = int(latest_due * 1000)
         assert result.seq == model.seq, "sequence numbers must be contiguous"
 
     @rule(seconds=st.sampled_from([0, 1, 1, 2, 3, 7]))
@@ -211,7 +212,7 @@ class StoreMachine(RuleBasedStateMachine):
         assert (batch.first_seq, batch.last_seq) == (model.last_batch["first"], model.last_batch["last"])
         assert batch.batch_id in model.batches
         model.last_batch.update(claimed_by=taker, claimed_at=int(self.clock()))
-        assert self.store.get(APP, sender).last_batch["claimed_by"] == taker
+        assert self.store.get(APP, sender).last_batch.claimed_by == taker
         if deliver:
             self._deliver(sender, batch)
 
@@ -244,7 +245,7 @@ class StoreMachine(RuleBasedStateMachine):
         model.batches[batch.batch_id] = (batch.first_seq, batch.last_seq)
         model.last_batch = {"first": batch.first_seq, "last": batch.last_seq, "claimed_by": expected,
                             "claimed_at": int(self.clock())}
-        model.inline_at_claim |= {n for n in range(batch.first_seq, batch.last_seq + 1) if n > before.inline_base}
+        model.inline_at_claim |= {n for n in range(batch.first_seq, batch.last_seq + 1) if n > before.msgs_base}
         model.claimed = batch.last_seq
         model.fire_at_ms = None
         return outcome
@@ -298,8 +299,8 @@ class StoreMachine(RuleBasedStateMachine):
             assert (state.seq, state.claimed_seq, state.delivered_seq) == (model.seq, model.claimed, model.delivered)
             assert state.delivered_seq <= state.claimed_seq <= state.seq
             # The pending messages are inline, after those sealed into CHUNK items.
-            assert state.inline_base + len(state.inline) == state.seq
-            assert [e["id"] for e in state.inline] == [i for i, _ in model.messages[state.inline_base:]]
+            assert state.msgs_base + len(state.msgs) == state.seq
+            assert [e["id"] for e in state.msgs] == [i for i, _ in model.messages[state.msgs_base:]]
             self._check_rhythm(model, state)
         self.touched.clear()
 
@@ -314,7 +315,7 @@ class StoreMachine(RuleBasedStateMachine):
 
         assert set(turn_ends) == {at(n) for n in seqs
                                   if n in model.turn_ends and model.delivered - n < RECENT_ARRIVALS_KEPT}
-        known = {n for n in seqs if n > state.inline_base  # the entry is on the item
+        known = {n for n in seqs if n > state.msgs_base  # the entry is on the item
                  or (n <= model.claimed and model.claimed - n < RECENT_ARRIVALS_KEPT and n in model.inline_at_claim)}
         assert set(recorded) == {at(n) for n in known if model.kinds[n - 1] == "audio"}
 
@@ -373,12 +374,10 @@ class StoreMachine(RuleBasedStateMachine):
         """Sealed messages are in one CHUNK item each, none copied; delivered texts leave the item."""
         import boto3
 
-        from gateway.conversations import _from_ddb
-
         pages = boto3.client("dynamodb", region_name="us-east-1").get_paginator("query").paginate(
             TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :chunk)",
             ExpressionAttributeValues={":pk": {"S": conversation_pk(APP, sender)}, ":chunk": {"S": "CHUNK#"}})
-        chunks = sorted((_from_ddb(i) for page in pages for i in page["Items"]), key=lambda c: int(c["first_seq"]))
+        chunks = sorted((from_ddb(i) for page in pages for i in page["Items"]), key=lambda c: int(c["first_seq"]))
         seqs = []
         for chunk in chunks:
             assert chunk["sk"] == chunk_sk(int(chunk["first_seq"]))
@@ -390,7 +389,7 @@ class StoreMachine(RuleBasedStateMachine):
         assert seqs == sorted(set(seqs)), "a message was copied into two chunks"
         state = self.store.get(APP, sender)
         if state is not None:  # delivered texts are trimmed from the conversation item
-            assert state.inline == [] and state.inline_base == state.seq
+            assert state.msgs == [] and state.msgs_base == state.seq
 
 
 class FlushingStoreMachine(StoreMachine):
@@ -406,7 +405,7 @@ SETTINGS = settings(max_examples=25, stateful_step_count=30, deadline=None,
 
 @pytest.fixture(autouse=True)
 def small_inline_limit(monkeypatch):
-    monkeypatch.setattr(conversations, "INLINE_LIMIT_BYTES", INLINE_LIMIT_FOR_TESTS)
+    monkeypatch.setattr(writes, "INLINE_LIMIT_BYTES", INLINE_LIMIT_FOR_TESTS)
 
 
 @pytest.mark.slow

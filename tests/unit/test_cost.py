@@ -1,4 +1,4 @@
-"""util/cost.py: the sizing rules it prices with, and that the instrumented run produces its figures.
+"""util.cost (python -m util.cost): the sizing rules it prices with, and that the instrumented run produces its figures.
 
 The figures themselves are benchmark output (README "Operations"), not asserted here."""
 
@@ -77,7 +77,7 @@ def test_billed_lambda_time_is_own_compute_plus_assumed_latency_per_call() -> No
 @pytest.mark.slow
 def test_cost_json_runs_and_reports_positive_figures() -> None:
     # the bill at the quick run's own shape (bursts of 3, 0.2 s apart, 1 s quiet period): measured figures
-    proc = subprocess.run([sys.executable, "util/cost.py", "--quick", "--json", "--senders", "4", "--gap-seconds", "0.2",
+    proc = subprocess.run([sys.executable, "-m", "util.cost", "--quick", "--json", "--senders", "4", "--gap-seconds", "0.2",
                            "--quiet-seconds", "1", "--tracing", "--bot-seconds", "5,0,20"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -150,10 +150,10 @@ def test_the_seed_is_booked_on_a_meter_and_counted_as_a_run_is() -> None:
 
 def test_the_seed_is_priced_with_its_texts_uncompressed() -> None:
     """Our store compresses long texts; the seed does not, so its item sizes come from the texts, not our bytes."""
-    from gateway.conversations import _pack_text
+    from util.cost.store_view import pack_text
 
     text = cost.chat_text(1024, 3)
-    packed = _pack_text(text)
+    packed = pack_text(text)
     assert "z" in packed and len(packed["z"]) < 0.7 * 1024  # the reference text compresses as prose does
     item = {"pk": {"S": "p"}, "msgs": {"L": [{"M": {"id": {"S": "a"}, "z": {"B": packed["z"]}}},
                                              {"M": {"id": {"S": "b"}, "t": {"S": "oi"}}}]}}
@@ -195,9 +195,9 @@ def test_the_meter_counts_text_items_written_and_read_and_an_established_convers
     from moto import mock_aws
 
     from gateway import aws
-    from gateway.conversations import ConversationStore
     from gateway.models import InboundMessage
     from util import local_aws as la
+    from util.cost.store_view import ConversationStore
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
@@ -207,7 +207,7 @@ def test_the_meter_counts_text_items_written_and_read_and_an_established_convers
         store = ConversationStore(cost.TABLE)
         text = cost.chat_text(1024, 1)
         with meter.installed(), meter.function("post_message"):
-            store.append(cost.APP, InboundMessage(sender="5511", text=text, message_id="m1"), due_at=0)
+            store.append(cost.APP, InboundMessage(sender="5511", text=text, message_id="m1"), latest_due=0)
         with meter.installed(), meter.function("process_message"):
             batch = store.claim(cost.APP, "5511", 1).batch
         assert [m.text for m in batch.messages] == [text]
@@ -225,10 +225,11 @@ def test_the_meter_counts_text_items_written_and_read_and_an_established_convers
     aws.reset()
 
 
-# --------------------------------------------------------------------------- the monthly bill (util/cost_bill.py)
+# --------------------------------------------------------------------------- the monthly bill (util/cost/bill.py)
 
-from util import cost_bill, cost_inventory  # noqa: E402
-from util.cost_prices import PRICES  # noqa: E402
+from util.cost import bill as cost_bill  # noqa: E402
+from util.cost import inventory as cost_inventory  # noqa: E402
+from util.cost.prices import PRICES  # noqa: E402
 
 
 def _measured(workflow: str, **changes) -> cost_bill.Measured:

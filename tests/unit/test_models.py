@@ -2,7 +2,7 @@ import json
 
 from gateway.log import mask_phone
 from gateway.models import Batch, StoredMessage, conversation_id
-from gateway.outbound import Reply, zapi_send_text
+from gateway.outbound import Reply
 from gateway.scheduler import execution_name, wait_timestamp
 
 import pytest
@@ -72,17 +72,8 @@ def test_reply_records_are_validated(record, problem):
         Reply.from_record(record)
 
 
-def test_zapi_send_text_request():
-    reply = Reply("bot1", "5544999999999", "hello")
-    request = zapi_send_text("https://api.example/send-text", reply, "tok")
-    assert request.method == "POST" and request.url == "https://api.example/send-text"
-    assert request.json == {"phone": "5544999999999", "message": "hello"}
-    assert request.headers["Client-Token"] == "tok"
-    assert "Client-Token" not in zapi_send_text("https://x", reply, None).headers
-
-
 def test_no_sender_string_can_forge_another_conversations_key():
-    from gateway.conversations import conversation_pk
+    from gateway.store import conversation_pk
 
     senders = ["5511999", "vip#5511999", "vip%235511999", "vip%5511999", "#", "%", "%23", "a#b#c", "a%23b%23c"]
     keys = {conversation_pk("shop", s) for s in senders}

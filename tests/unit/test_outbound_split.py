@@ -6,7 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.outbound import TEXT_LIMITS, split_text, text_units
+from gateway.providers import PROVIDER_NAMES, get_provider
+from gateway.segmenter import _is_boundary, split_text, text_units
+
+TEXT_LIMITS = {name: get_provider(name).text_limit for name in PROVIDER_NAMES}
 
 
 def squash(text: str) -> str:
@@ -34,6 +37,17 @@ def test_sentence_boundaries_before_words():
 def test_sentence_end_with_closing_quote_and_other_marks():
     assert split_text('He said "stop!" then left the room quietly', 20) == ['He said "stop!"', "then left the room", "quietly"]
     assert split_text("Really? Yes… absolutely right now", 16) == ["Really? Yes…", "absolutely right", "now"]
+
+
+def test_repeated_marks_closing_brackets_and_cjk_full_stops_end_sentences():
+    assert split_text("Wow!! Really?! yes", 8) == ["Wow!!", "Really?!", "yes"]
+    assert split_text("(ok.) next one", 6) == ["(ok.)", "next", "one"]
+    assert split_text("好的。 明天见吧朋友们", 6) == ["好的。", "明天见吧朋友", "们"]
+
+
+def test_a_tab_or_a_no_break_space_separates_words():
+    assert split_text("abcde\tfghij", 5) == ["abcde", "fghij"]
+    assert split_text("end.\u00a0next", 6) == ["end.", "next"]
 
 
 def test_a_decimal_point_is_not_a_sentence_end():
@@ -100,6 +114,11 @@ CLUSTERS = {
     "hangul-lv-plus-t": "\uac00\u11a8",  # precomposed 가 + final jamo
     "emoji-presentation": "❤\ufe0f",
     "devanagari-conjunct": "क्ष",  # GB9c: consonant, virama, consonant
+    "prepend": "\u0600" + "1",  # GB9b: an Arabic number sign joins the digit after it
+    "hangul-l-l-v": "\u1100\u1100\u1161",  # GB6: L before L or V
+    "hangul-lv-v": "\uac00\u1162",  # GB7: LV before V
+    "hangul-lvt-t": "\uac01\u11a8",  # GB8: LVT before T
+    "zwj-flag": "🏳\ufe0f\u200d🌈",  # GB11 across a variation selector
 }
 
 
@@ -186,3 +205,14 @@ def test_every_cut_is_a_cluster_boundary_of_uax29(text, limit):
             assert start == 0 or start in boundaries, (text, parts)
             assert end in boundaries, (text, parts)
         position = end
+
+
+BOUNDARY_ALPHABET = ALPHABET + ["\t", "\uac01", "\u0600", "\x00", "\u200b", "\u2028", "\u1162", "🏳", "🌈"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from(BOUNDARY_ALPHABET), min_size=1, max_size=40).map("".join))
+def test_the_cluster_boundaries_are_those_of_uax29(text):
+    """Every rule on its own: where a part may end is exactly where the `regex` module's \\X ends a
+    cluster (on an alphabet without the characters the rules take wide on purpose)."""
+    assert {i for i in range(1, len(text) + 1) if _is_boundary(text, i)} == _oracle_boundaries(text)

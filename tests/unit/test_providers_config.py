@@ -1,16 +1,22 @@
-"""PROVIDERS_MAP, SECRETS_PARAMETERS_MAP and APP_SECRETS_JSON: parsed at cold start, read once, never shown."""
+"""PROVIDERS_MAP, SECRETS_PARAMETERS_MAP and APP_SECRETS_JSON: parsed at cold start, read once, never
+shown; the provider registry, and the Terraform's provider lists held to it."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import boto3
 import pytest
+from helpers import provider_request
 from moto import mock_aws
 
 from gateway.errors import ConfigError
+from gateway.providers import (PROVIDER_NAMES, PROVIDERS, URL_DEFAULTED, URL_IN_SECRETS, URL_REQUIRED,
+                               get_provider)
 from gateway.secrets import CredentialStore, SecretsError
-from gateway.settings import PROVIDER_NAMES, SenderSettings, WebhookSettings
+from gateway.settings import DEFAULT_PROVIDER, SenderSettings, WebhookSettings
 
 WEBHOOK_ENV = {"TABLE_NAME": "t", "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:s",
                "PROCESSING_LAMBDAS_MAP": '{"a": "fa", "b": "fb"}'}
@@ -44,17 +50,15 @@ def test_app_secrets_json_is_validated_without_echoing_values():
 
 
 def test_secrets_do_not_appear_in_the_settings_repr():
-    settings = SenderSettings.from_env({**SENDER_ENV, "APP_SECRETS_JSON": '{"a": {"bot_token": "hunter2"}}',
-                                        "CLIENT_TOKENS_MAP": '{"a": "zapi-tok"}'})
+    settings = SenderSettings.from_env({**SENDER_ENV,
+                                        "APP_SECRETS_JSON": '{"a": {"bot_token": "hunter2", "client_token": "zapi-tok"}}'})
     assert "hunter2" not in repr(settings) and "zapi-tok" not in repr(settings)
 
 
-def test_local_secrets_merge_with_the_client_token_shortcut():
-    settings = SenderSettings.from_env({**SENDER_ENV, "CLIENT_TOKENS_MAP": '{"a": "ct"}',
-                                        "APP_SECRETS_JSON": '{"a": {"webhook_token": "wt"}}'})
+def test_local_secrets_come_from_app_secrets_json():
+    settings = SenderSettings.from_env({**SENDER_ENV, "APP_SECRETS_JSON": '{"a": {"client_token": "ct", "webhook_token": "wt"}}'})
     store = CredentialStore(settings)
     assert dict(store.secrets("a")) == {"client_token": "ct", "webhook_token": "wt"}
-    assert store.client_token("a") == "ct"
     assert dict(store.secrets("nobody")) == {}
 
 
@@ -108,3 +112,67 @@ def test_parse_event_rebuilds_the_public_url_twilio_signs():
     assert parse_event(event).url == "https://hooks.example.com/webhook"
     del event["headers"]["host"]
     assert parse_event(event).url == ""
+
+
+# --- the provider registry is the one list of providers: the Terraform validations follow it ---------
+
+TF_ROOT = Path(__file__).resolve().parents[2]
+# `app.provider` with its default filled in, as variables.tf and main.tf write it
+APP_PROVIDER = r'try\(coalesce\(app\.provider, "(?P<default>\w+)"\), "(?P=default)"\)'
+
+
+def _tf(name: str) -> str:
+    return (TF_ROOT / name).read_text()
+
+
+def _names(info_test) -> list[str]:
+    return [name for name, info in PROVIDERS.items() if info_test(info)]
+
+
+def test_every_provider_list_of_the_terraform_is_the_registry_s():
+    variables = _tf("variables.tf")
+    lists = [re.findall(r'"([^"]*)"', found.group(1))
+             for found in re.finditer(r"contains\((\[[^\]]*\]), " + APP_PROVIDER, variables)]
+    every, needs_url = list(PROVIDER_NAMES), _names(lambda info: info.url == URL_REQUIRED)
+    assert every in lists and needs_url in lists  # provider must be one of ...; a ... app needs url
+    assert all(names in (every, needs_url) for names in lists), lists
+    assert f"must be one of {', '.join(PROVIDER_NAMES)}" in variables
+    described = re.search(r"^\s*provider\s+=\s+(\"\w+\" \(default\).*)$", variables, re.MULTILINE).group(1)
+    assert re.findall(r'"(\w+)"', described) == every
+
+
+def test_every_provider_the_terraform_compares_an_app_s_provider_with_is_registered():
+    for name in ("variables.tf", "main.tf"):
+        text = _tf(name)
+        assert set(re.findall(APP_PROVIDER, text)) == {DEFAULT_PROVIDER}, name
+        compared = re.findall(APP_PROVIDER + r'\s*[!=]=\s*"(\w+)"', text)
+        assert {value for _, value in compared} <= set(PROVIDER_NAMES), name
+    # a zapi app takes no url: its send URL is the api_url of its secrets
+    no_url = re.findall(APP_PROVIDER + r'\s*!=\s*"(\w+)"\s*\?\s*true\s*:\s*try\(app\.url, null\) == null', _tf("variables.tf"))
+    assert sorted({value for _, value in no_url}) == _names(lambda info: info.url == URL_IN_SECRETS)
+
+
+def test_the_default_api_urls_of_main_tf_are_for_the_providers_that_default_their_url():
+    from util import tfvars
+
+    assert "local.default_api_urls[app.provider]" in _tf("main.tf")
+    assert sorted(tfvars.root_local("default_api_urls", TF_ROOT)) == _names(lambda info: info.url == URL_DEFAULTED)
+
+
+def test_the_registry_s_facts_match_its_providers():
+    from gateway.errors import Unauthorized
+
+    for name, info in PROVIDERS.items():
+        provider = get_provider(name)
+        assert (provider.name, type(provider).__name__) == (name, info.cls)
+        assert provider.text_limit is None or provider.text_limit >= 1600
+        assert info.url in (URL_IN_SECRETS, URL_REQUIRED, URL_DEFAULTED)
+        # shared_token: nothing but the app's webhook_token authenticates a webhook, so without one it is open
+        unsigned = provider_request({"a": 1})
+        if info.shared_token:
+            provider.authenticate(unsigned, {})
+            with pytest.raises(Unauthorized):
+                provider.authenticate(unsigned, {"webhook_token": "t"})
+        else:
+            with pytest.raises(Unauthorized):
+                provider.authenticate(unsigned, {})

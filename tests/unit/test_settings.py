@@ -78,3 +78,27 @@ def test_unauthenticated_apps_is_a_json_list_of_app_ids_and_absent_means_a_local
     for bad in ('{"a": true}', '["a", 1]', "[not json", '["a b"]'):
         with pytest.raises(ConfigError, match="UNAUTHENTICATED_APPS"):
             WebhookSettings.from_env({**base, "UNAUTHENTICATED_APPS": bad})
+
+
+def test_the_default_batch_lease_is_variables_tf_default_and_every_python_default_is_it():
+    """900 s, Lambda's longest timeout: Terraform's default (variable "batch_lease_seconds") and the
+    Python side's (settings.DEFAULT_LEASE_SECONDS: BATCH_LEASE_SECONDS, ConversationStore, Sweeper)."""
+    import inspect
+    from pathlib import Path
+
+    import hcl2
+
+    from gateway.settings import DEFAULT_LEASE_SECONDS, SweeperSettings
+    from gateway.store import ConversationStore
+    from gateway.sweeper import Sweeper
+
+    variables = hcl2.loads((Path(__file__).resolve().parents[2] / "variables.tf").read_text())
+    (variable,) = [block["batch_lease_seconds"] for block in variables["variable"] if "batch_lease_seconds" in block]
+    default = variable["default"]
+    default = default[0] if isinstance(default, list) else default  # python-hcl2 < 5 wraps values in lists
+    assert default == DEFAULT_LEASE_SECONDS == 900
+    env = {**WEBHOOK_ENV, "FAILED_BATCHES_QUEUE_URL": "https://sqs.example/q"}
+    assert ProcessorSettings.from_env(env).batch_lease_seconds == DEFAULT_LEASE_SECONDS
+    assert SweeperSettings.from_env(env).batch_lease_seconds == DEFAULT_LEASE_SECONDS
+    assert ConversationStore("t").lease_seconds == DEFAULT_LEASE_SECONDS
+    assert inspect.signature(Sweeper).parameters["lease_seconds"].default == DEFAULT_LEASE_SECONDS

@@ -206,7 +206,7 @@ def use_fake_aws_credentials() -> None:
 
 
 # Set by main.tf for a deployment, deliberately not locally: SSM parameter names (no SSM here; use
-# CLIENT_TOKENS_MAP or APP_SECRETS_JSON in your shell instead).
+# APP_SECRETS_JSON in your shell instead).
 # UNAUTHENTICATED_APPS unset: apps without a webhook_token are accepted, with a warning.
 NOT_SET_LOCALLY = ("SECRETS_PARAMETERS_MAP", "UNAUTHENTICATED_APPS")
 

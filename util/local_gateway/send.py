@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-PROVIDERS = ("zapi", "whatsapp_cloud", "telegram", "evolution", "twilio", "generic")
+from gateway.providers import PROVIDERS
 
 
 @dataclass
@@ -155,7 +155,7 @@ def webhook(base_url: str, app: str, provider: str, event, app_secrets: dict[str
     else:
         body = json.dumps(event, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
-    if provider in ("zapi", "evolution", "generic") and app_secrets.get("webhook_token"):
+    if PROVIDERS[provider].shared_token and app_secrets.get("webhook_token"):
         headers["X-Webhook-Token"] = app_secrets["webhook_token"]
     elif provider == "telegram" and app_secrets.get("secret_token"):
         headers["X-Telegram-Bot-Api-Secret-Token"] = app_secrets["secret_token"]

@@ -1,4 +1,5 @@
-"""The provider interface: a webhook request in, authenticated, normalised messages (or a reason to ignore) out."""
+"""The provider interface: a webhook request in, authenticated, normalised messages (or a reason to
+ignore) out; a reply's text out as the provider's send request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 from urllib.parse import parse_qsl
 
-from ..errors import BadRequest, Forbidden, Unauthorized, UnprocessablePayload
+from ..errors import BadRequest, Forbidden, SendError, Unauthorized, UnprocessablePayload
 from ..models import Author, Ignored, InboundMessage
 
 # The header (or, where the provider cannot send headers, the query parameter) that carries the
@@ -88,8 +89,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     return value
 
 
-class InboundProvider(Protocol):
+@dataclass(frozen=True)
+class OutboundRequest:
+    """One HTTP request to a provider's send API (outbound.send performs it)."""
+
+    method: str
+    url: str = field(repr=False)  # may hold a credential (Telegram's bot token)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a credential
+    json: dict | None = None
+    data: dict | None = None
+
+
+class Provider(Protocol):
     name: str
+    # Longest text one message may carry, in UTF-16 code units (what Telegram counts; never fewer than
+    # the characters WhatsApp and Twilio count). None: no limit, a reply is never split.
+    text_limit: int | None
 
     def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
         """Check the request came from the provider, before its body is parsed.
@@ -103,6 +118,15 @@ class InboundProvider(Protocol):
         """The messages a webhook carries, or Ignored for events that must not be retried.
 
         Raises UnprocessablePayload (422) for a payload that is a message but lacks what we need.
+        """
+        ...
+
+    def build_request(self, url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+        """The request that sends `text` (at most text_limit units) to `to`, the conversation's sender
+        key, through the app's send URL (API_URLS_MAP, or the api_url of its secrets).
+
+        Raises SendError (not retryable) when a credential it needs is not in the app's secrets.
+        URLs built with a credential in them (Telegram) must never be logged; nothing here logs.
         """
         ...
 
@@ -127,6 +151,14 @@ def check_shared_secret(request: WebhookRequest, secrets: Mapping[str, str], pro
                            "query parameter)", code="missing_token")
     if not secret_equals(given, expected):
         raise Forbidden(f"the {provider} webhook token is wrong", code="invalid_token")
+
+
+def send_credential(secrets: Mapping[str, str], name: str, provider: str) -> str:
+    """A secret the provider cannot be sent to without: absent means a reply that can never be sent."""
+    value = secrets.get(name)
+    if not value:
+        raise SendError(f"no {name} is configured for this {provider} app", retryable=False)
+    return value
 
 
 def require_secret(secrets: Mapping[str, str], name: str, provider: str) -> str:

@@ -1,12 +1,14 @@
-"""Evolution API (Baileys): the `messages.upsert` webhook event; authenticated by a per-app shared secret."""
+"""Evolution API (Baileys): the `messages.upsert` webhook event, authenticated by a per-app shared
+secret; replies through sendText."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import UnprocessablePayload
 from ..models import Author, Ignored, InboundMessage
-from .base import WebhookRequest, author, check_shared_secret, non_empty_str, optional_int, placeholder
+from .base import (OutboundRequest, WebhookRequest, author, check_shared_secret, non_empty_str, optional_int,
+                   placeholder, send_credential)
 
 PRIVATE_SUFFIX = "@s.whatsapp.net"
 GROUP_SUFFIX = "@g.us"
@@ -43,6 +45,7 @@ UNKNOWN_DETAIL = ("title", "name", "text", "caption", "description", "displayNam
 
 class EvolutionProvider:
     name = "evolution"
+    text_limit = 4096
 
     def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
         check_shared_secret(request, secrets, self.name)
@@ -62,6 +65,13 @@ class EvolutionProvider:
             else:
                 messages.append(result)
         return messages or Ignored(", ".join(sorted(reasons)) or "evolution event without messages")
+
+    def build_request(self, url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+        """POST the full sendText URL (https://EVOLUTION_HOST/message/sendText/INSTANCE) with the
+        instance's apikey."""
+        apikey = send_credential(secrets, "apikey", self.name)
+        return OutboundRequest("POST", url, {"apikey": apikey, "Content-Type": "application/json"},
+                               json={"number": to, "text": text})
 
 
 def _message(data: Any) -> InboundMessage | Ignored:
@@ -136,50 +146,97 @@ def _path(part: Any, path: tuple[str, ...]) -> str | None:
     return non_empty_str(part)
 
 
-def _text_of(content: dict, kind: str | None, message_id: str) -> tuple[str, str] | None:
+Found = tuple[str, str]  # (text, kind)
+
+
+def _text_of(content: dict, kind: str | None, message_id: str) -> Found | None:
+    """The first of READERS that finds the message's text; a kind none knows is kept as a placeholder."""
+    for read in READERS:
+        found = read(content, message_id)
+        if found is not None:
+            return found
+    if kind is not None:  # a kind this module does not know (order, product, event, ...): kept, never dropped
+        return _unknown(content.get(kind), kind, message_id)
+    return None
+
+
+def _first_object(content: dict, keys: Iterable[str]) -> tuple[str, dict] | None:
+    """(key, value) of the first of `keys` whose value in `content` is an object."""
+    return next(((key, content[key]) for key in keys if isinstance(content.get(key), dict)), None)
+
+
+def _conversation(content: dict, _: str) -> Found | None:
     text = non_empty_str(content.get("conversation"))
-    if text:
-        return text, "text"
+    return (text, "text") if text else None
+
+
+def _extended_text(content: dict, _: str) -> Found | None:
     extended = content.get("extendedTextMessage")
     if isinstance(extended, dict) and non_empty_str(extended.get("text")):
         return extended["text"], "text"
-    for key, media_kind in MEDIA_KINDS.items():
-        part = content.get(key)
-        if isinstance(part, dict):
-            caption = non_empty_str(part.get("caption"))
-            # The media reference: its URL when Evolution sends one, else the message id
-            # (Evolution's getBase64FromMediaMessage fetches the media by it).
-            return caption or placeholder(media_kind, part.get("url") or message_id), media_kind
-    location = content.get("locationMessage") or content.get("liveLocationMessage")
-    if isinstance(location, dict):
-        latitude, longitude = location.get("degreesLatitude"), location.get("degreesLongitude")
-        where = f"{latitude},{longitude}" if latitude is not None and longitude is not None else None
-        name = non_empty_str(location.get("name")) or non_empty_str(location.get("address"))
-        return placeholder("location", " ".join(x for x in (where, name) if x)), "location"
-    contact = content.get("contactMessage")
-    if isinstance(contact, dict):
-        return placeholder("contact", contact.get("displayName")), "contact"
-    contacts = content.get("contactsArrayMessage")
-    if isinstance(contacts, dict):
-        items = contacts.get("contacts") if isinstance(contacts.get("contacts"), list) else []
-        names = [c["displayName"] for c in items if isinstance(c, dict) and non_empty_str(c.get("displayName"))]
-        return placeholder("contacts", ", ".join(names) or contacts.get("displayName")), "contacts"
-    for key, (title_path, id_path) in REPLY_TITLES.items():
-        reply = content.get(key)
-        if isinstance(reply, dict):
-            title = _path(reply, title_path)
-            name = key.removesuffix("Message")
-            return (title, "text") if title else (placeholder(name, _path(reply, id_path)), name)
-    for key in POLL_KINDS:
-        poll = content.get(key)
-        if isinstance(poll, dict):
-            return placeholder("poll", poll.get("name")), "poll"
-    if kind is not None:  # a kind this module does not know (order, product, event, ...): kept, never dropped
-        part = content.get(kind)
-        detail = next((part[f] for f in UNKNOWN_DETAIL if isinstance(part, dict) and non_empty_str(part.get(f))),
-                      None)
-        return placeholder(kind.removesuffix("Message")[:40], (detail or message_id)[:200]), "unknown"
     return None
+
+
+def _media(content: dict, message_id: str) -> Found | None:
+    found = _first_object(content, MEDIA_KINDS)
+    if found is None:
+        return None
+    key, part = found
+    kind = MEDIA_KINDS[key]
+    # The media reference: its URL when Evolution sends one, else the message id
+    # (Evolution's getBase64FromMediaMessage fetches the media by it).
+    return non_empty_str(part.get("caption")) or placeholder(kind, part.get("url") or message_id), kind
+
+
+def _location(content: dict, _: str) -> Found | None:
+    location = content.get("locationMessage") or content.get("liveLocationMessage")
+    if not isinstance(location, dict):
+        return None
+    latitude, longitude = location.get("degreesLatitude"), location.get("degreesLongitude")
+    where = f"{latitude},{longitude}" if latitude is not None and longitude is not None else None
+    name = non_empty_str(location.get("name")) or non_empty_str(location.get("address"))
+    return placeholder("location", " ".join(x for x in (where, name) if x)), "location"
+
+
+def _contact(content: dict, _: str) -> Found | None:
+    contact = content.get("contactMessage")
+    return (placeholder("contact", contact.get("displayName")), "contact") if isinstance(contact, dict) else None
+
+
+def _contacts(content: dict, _: str) -> Found | None:
+    contacts = content.get("contactsArrayMessage")
+    if not isinstance(contacts, dict):
+        return None
+    items = contacts.get("contacts") if isinstance(contacts.get("contacts"), list) else []
+    names = [c["displayName"] for c in items if isinstance(c, dict) and non_empty_str(c.get("displayName"))]
+    return placeholder("contacts", ", ".join(names) or contacts.get("displayName")), "contacts"
+
+
+def _choice(content: dict, _: str) -> Found | None:
+    """A button or list row the user picked: its title, else "[kind] <its id>"."""
+    found = _first_object(content, REPLY_TITLES)
+    if found is None:
+        return None
+    key, reply = found
+    title_path, id_path = REPLY_TITLES[key]
+    title = _path(reply, title_path)
+    name = key.removesuffix("Message")
+    return (title, "text") if title else (placeholder(name, _path(reply, id_path)), name)
+
+
+def _poll(content: dict, _: str) -> Found | None:
+    found = _first_object(content, POLL_KINDS)
+    return (placeholder("poll", found[1].get("name")), "poll") if found else None
+
+
+def _unknown(part: Any, kind: str, message_id: str) -> Found:
+    detail = next((part[f] for f in UNKNOWN_DETAIL if isinstance(part, dict) and non_empty_str(part.get(f))), None)
+    return placeholder(kind.removesuffix("Message")[:40], (detail or message_id)[:200]), "unknown"
+
+
+# In the order they are looked for: the first that finds a text decides.
+READERS: tuple[Callable[[dict, str], Found | None], ...] = (
+    _conversation, _extended_text, _media, _location, _contact, _contacts, _choice, _poll)
 
 
 def _timestamp(value: Any) -> int | None:

@@ -1,4 +1,5 @@
-"""Generic JSON: {"phone_number", "text", "message_id"?, "timestamp"?}, for any sender we write ourselves."""
+"""Generic JSON: {"phone_number", "text", "message_id"?, "timestamp"?} in, {"phone_number", "text"} out,
+for any sender we write ourselves."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Mapping
 
 from ..errors import UnprocessablePayload
 from ..models import InboundMessage
-from .base import WebhookRequest, check_shared_secret, non_empty_str, optional_int, require_str
+from .base import OutboundRequest, WebhookRequest, check_shared_secret, non_empty_str, optional_int, require_str
 
 
 class GenericProvider:
     name = "generic"
+    text_limit = None  # our own endpoint: a reply goes whole
 
     def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
         check_shared_secret(request, secrets, self.name)
@@ -35,3 +37,10 @@ class GenericProvider:
             raise UnprocessablePayload("timestamp must be epoch seconds", code="invalid_timestamp")
         return [InboundMessage(sender=sender, text=text, message_id=message_id,
                                timestamp=optional_int(timestamp), kind="text")]
+
+    def build_request(self, url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+        """POST the full URL given; a Bearer access_token when the app has one."""
+        headers = {"Content-Type": "application/json"}
+        if secrets.get("access_token"):
+            headers["Authorization"] = f"Bearer {secrets['access_token']}"
+        return OutboundRequest("POST", url, headers, json={"phone_number": to, "text": text})

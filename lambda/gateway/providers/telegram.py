@@ -1,12 +1,14 @@
-"""Telegram Bot API: an Update with a `message`, authenticated by X-Telegram-Bot-Api-Secret-Token."""
+"""Telegram Bot API: an Update with a `message`, authenticated by X-Telegram-Bot-Api-Secret-Token;
+replies through sendMessage."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import Forbidden, Unauthorized, UnprocessablePayload
 from ..models import Author, Ignored, InboundMessage
-from .base import WebhookRequest, author, non_empty_str, optional_int, placeholder, require_secret, secret_equals
+from .base import (OutboundRequest, WebhookRequest, author, non_empty_str, optional_int, placeholder,
+                   require_secret, secret_equals, send_credential)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 # Media a message may carry instead of text, in the order they are looked for; the reference is the
@@ -18,6 +20,7 @@ GROUP_CHAT_TYPES = ("group", "supergroup")
 
 class TelegramProvider:
     name = "telegram"
+    text_limit = 4096
 
     def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
         expected = require_secret(secrets, "secret_token", self.name)
@@ -54,6 +57,13 @@ class TelegramProvider:
                                timestamp=optional_int(message.get("date")), kind=kind,
                                author=_group_author(message, chat, sender))]
 
+    def build_request(self, url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+        """POST <url>/bot<bot_token>/sendMessage, url being https://api.telegram.org: the URL holds the
+        bot token, so it is never logged."""
+        token = send_credential(secrets, "bot_token", self.name)
+        return OutboundRequest("POST", f"{url.rstrip('/')}/bot{token}/sendMessage",
+                               {"Content-Type": "application/json"}, json={"chat_id": to, "text": text})
+
 
 def _group_author(message: dict, chat: dict, sender: dict) -> Author | None:
     """In a group or supergroup: who wrote, by ``from`` (its id; first and last name, else the
@@ -79,10 +89,10 @@ def _text_of(message: dict) -> tuple[str, str] | None:
         return caption or placeholder(name, _file_id(message[kind])), name
     if caption:
         return caption, "text"
-    for other in ("location", "venue", "contact", "poll", "dice"):
+    for other, describe in DETAILS.items():
         part = message.get(other)
         if isinstance(part, dict):
-            return placeholder(other, _describe(other, part)), other
+            return placeholder(other, describe(part)), other
     return None
 
 
@@ -100,16 +110,34 @@ def _file_id(part: Any) -> str | None:
     return part.get("file_id") if isinstance(part, dict) else None
 
 
-def _describe(kind: str, part: dict) -> str | None:
-    if kind in ("location", "venue"):
-        where = part.get("location", part) if kind == "venue" else part
-        if isinstance(where, dict) and "latitude" in where and "longitude" in where:
-            return f"{where['latitude']},{where['longitude']}"
-        return None
-    if kind == "contact":
-        return non_empty_str(part.get("phone_number")) or non_empty_str(part.get("first_name"))
-    if kind == "poll":
-        return non_empty_str(part.get("question"))
-    if kind == "dice":
-        return f"{part.get('emoji', '')} {part.get('value', '')}".strip() or None
+def _where(part: dict) -> str | None:
+    if "latitude" in part and "longitude" in part:
+        return f"{part['latitude']},{part['longitude']}"
     return None
+
+
+def _venue(part: dict) -> str | None:
+    where = part.get("location", part)
+    return _where(where) if isinstance(where, dict) else None
+
+
+def _contact(part: dict) -> str | None:
+    return non_empty_str(part.get("phone_number")) or non_empty_str(part.get("first_name"))
+
+
+def _poll(part: dict) -> str | None:
+    return non_empty_str(part.get("question"))
+
+
+def _dice(part: dict) -> str | None:
+    return f"{part.get('emoji', '')} {part.get('value', '')}".strip() or None
+
+
+# Content other than text and media, in the order it is looked for -> its "[kind] detail" detail.
+DETAILS: dict[str, Callable[[dict], str | None]] = {
+    "location": _where,
+    "venue": _venue,
+    "contact": _contact,
+    "poll": _poll,
+    "dice": _dice,
+}

@@ -1,4 +1,5 @@
-"""Twilio Messaging (SMS and WhatsApp): form-encoded webhooks signed with X-Twilio-Signature."""
+"""Twilio Messaging (SMS and WhatsApp): form-encoded webhooks signed with X-Twilio-Signature; replies
+through the Messages resource."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ..errors import Forbidden, Unauthorized, UnprocessablePayload
 from ..models import Ignored, InboundMessage
-from .base import WebhookRequest, non_empty_str, placeholder, require_secret, secret_equals
+from .base import (OutboundRequest, WebhookRequest, non_empty_str, placeholder, require_secret, secret_equals,
+                   send_credential)
 
 SIGNATURE_HEADER = "x-twilio-signature"
 DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -62,6 +64,7 @@ def signature_valid(auth_token: str, url: str, params: Iterable[tuple[str, str]]
 
 class TwilioProvider:
     name = "twilio"
+    text_limit = 1600
 
     def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
         auth_token = require_secret(secrets, "auth_token", self.name)
@@ -97,21 +100,54 @@ class TwilioProvider:
         """Twilio expects TwiML back; an empty <Response/> means "no reply from the webhook"."""
         return {"statusCode": 200, "headers": {"Content-Type": "text/xml"}, "body": EMPTY_TWIML}
 
+    def build_request(self, url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+        """POST <url>/2010-04-01/Accounts/<account_sid>/Messages.json, url being https://api.twilio.com,
+        form-encoded with Basic auth; from the messaging service when the app has one, else `from`."""
+        account_sid = send_credential(secrets, "account_sid", self.name)
+        auth_token = send_credential(secrets, "auth_token", self.name)
+        form = {"To": to, "Body": text}
+        if secrets.get("messaging_service_sid"):
+            form["MessagingServiceSid"] = secrets["messaging_service_sid"]
+        else:
+            form["From"] = send_credential(secrets, "from", self.name)  # "+1555..." or "whatsapp:+1555..."
+        basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+        return OutboundRequest(
+            "POST", f"{url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json",
+            {"Authorization": f"Basic {basic}"}, data=form,
+        )
+
 
 def _text_of(form: Mapping[str, str]) -> tuple[str | None, str]:
+    """The Body; media or a location make the kind (and, without a Body, the text)."""
     body = non_empty_str(form.get("Body"))
-    try:
-        media_count = int(form.get("NumMedia") or 0)
-    except ValueError:
-        media_count = 0
-    if media_count > 0:
-        kind = _media_kind(form.get("MediaContentType0", ""))
-        urls = " ".join(form[f"MediaUrl{i}"] for i in range(media_count) if non_empty_str(form.get(f"MediaUrl{i}")))
-        return body or placeholder(kind, urls), kind
-    if form.get("MessageType") == "location" or ("Latitude" in form and "Longitude" in form):
-        where = f"{form.get('Latitude', '')},{form.get('Longitude', '')}".strip(",")
-        return body or placeholder("location", where), "location"
+    for read in (_media, _location):
+        found = read(form, body)
+        if found is not None:
+            return found
     return body, "text"
+
+
+def _media(form: Mapping[str, str], body: str | None) -> tuple[str, str] | None:
+    count = _media_count(form)
+    if count <= 0:
+        return None
+    kind = _media_kind(form.get("MediaContentType0", ""))
+    urls = " ".join(form[f"MediaUrl{i}"] for i in range(count) if non_empty_str(form.get(f"MediaUrl{i}")))
+    return body or placeholder(kind, urls), kind
+
+
+def _media_count(form: Mapping[str, str]) -> int:
+    try:
+        return int(form.get("NumMedia") or 0)
+    except ValueError:
+        return 0
+
+
+def _location(form: Mapping[str, str], body: str | None) -> tuple[str, str] | None:
+    if not (form.get("MessageType") == "location" or ("Latitude" in form and "Longitude" in form)):
+        return None
+    where = f"{form.get('Latitude', '')},{form.get('Longitude', '')}".strip(",")
+    return body or placeholder("location", where), "location"
 
 
 def _media_kind(content_type: str) -> str:

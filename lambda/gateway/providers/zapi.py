@@ -1,13 +1,14 @@
-"""Z-API: the "on message received" webhook (ReceivedCallback); authenticated by a per-app shared secret."""
+"""Z-API: the "on message received" webhook (ReceivedCallback), authenticated by a per-app shared
+secret; replies through send-text."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ..errors import UnprocessablePayload
 from ..models import Author, Ignored, InboundMessage
-from .base import (WebhookRequest, author, check_shared_secret, non_empty_str, optional_int, placeholder,
-                   require_str)
+from .base import (OutboundRequest, WebhookRequest, author, check_shared_secret, non_empty_str, optional_int,
+                   placeholder, require_str)
 
 # Media: the caption is the text, else "[kind] <kind>Url".
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
@@ -26,12 +27,15 @@ DETAILS = {
     "reviewOrder": ("referenceId", "orderStatus"),
 }
 UNKNOWN_DETAIL = ("title", "name", "message", "text", "caption", "description")
+# A button or list row the user picked: the fields that hold its label, in order.
+CHOICE_LABELS = {"buttonsResponseMessage": ("message", "title"), "listResponseMessage": ("title", "message")}
 # Actions on an earlier message, not new messages: answered 200 and not stored, as reactions are.
 SKIPPED = {"reaction": "reaction", "pinMessage": "pinned message"}
 
 
 class ZApiProvider:
     name = "zapi"
+    text_limit = 4096
 
     def authenticate(self, request: WebhookRequest, secrets: Mapping[str, str]) -> None:
         # Z-API does not sign its webhooks; the token is put in the webhook URL (?token=) we give it.
@@ -76,6 +80,14 @@ class ZApiProvider:
             )
         ]
 
+    def build_request(self, url: str, to: str, text: str, secrets: Mapping[str, str]) -> OutboundRequest:
+        """POST the full send-text URL (https://api.z-api.io/instances/ID/token/TOKEN/send-text, the
+        api_url of the app's secrets); the Client-Token header when the account has one (client_token)."""
+        headers = {"Content-Type": "application/json"}
+        if secrets.get("client_token"):
+            headers["Client-Token"] = secrets["client_token"]
+        return OutboundRequest("POST", url, headers, json={"phone": to, "message": text})
+
 
 def _group_author(body: dict, chat: str) -> Author | None:
     """In a group (``isGroup``, ``phone`` "<id>-group"): the participant who wrote, by
@@ -86,45 +98,70 @@ def _group_author(body: dict, chat: str) -> Author | None:
 
 
 def _text_of(body: dict) -> tuple[str | None, str | None]:
-    """(text, kind); (None, None) when the payload carries no content at all (or a malformed `text`)."""
-    text = body.get("text")
-    if isinstance(text, dict):
-        message = text.get("message")
-        if isinstance(message, str) and message.strip():
-            return message, None
-        return None, None
-    for kind in MEDIA_KINDS:
-        media = body.get(kind)
-        if isinstance(media, dict):
-            caption = media.get("caption")
-            if isinstance(caption, str) and caption.strip():
-                return caption, kind
-            return placeholder(kind, media.get(f"{kind}Url") or media.get("url")), kind
-    location = body.get("location")
-    if isinstance(location, dict):
-        latitude, longitude = location.get("latitude"), location.get("longitude")
-        where = f"{latitude},{longitude}" if _number(latitude) and _number(longitude) else None
-        name = non_empty_str(location.get("name")) or non_empty_str(location.get("address"))
-        return placeholder("location", " ".join(x for x in (where, name) if x)), "location"
-    contact = body.get("contact")
-    if isinstance(contact, dict):
-        phones = contact.get("phones") if isinstance(contact.get("phones"), list) else []
-        name = non_empty_str(contact.get("displayName")) or next((p for p in phones if non_empty_str(p)), None)
-        return placeholder("contact", name), "contact"
-    # A button or list row the user picked: its label (a list row's title, as Cloud's list_reply.title).
-    for key, fields in (("buttonsResponseMessage", ("message", "title")), ("listResponseMessage", ("title", "message"))):
-        reply = body.get(key)
-        if isinstance(reply, dict):
-            label = next((reply[f] for f in fields if non_empty_str(reply.get(f))), None)
-            return (label, None) if label else (placeholder(key.removesuffix("Message")), None)
-    for kind, fields in DETAILS.items():
-        part = body.get(kind)
+    """(text, kind); (None, None) when the payload carries no content at all (or a malformed `text`).
+    The first content type of CONTENT that the body holds as an object decides; else any other object."""
+    for key, extract in CONTENT.items():
+        part = body.get(key)
         if isinstance(part, dict):
-            return placeholder(kind, _describe(part, fields)), kind
-    for kind, part in body.items():  # a content type this module does not know: kept, never refused
+            return extract(key, part)
+    return _unknown(body)
+
+
+def _text(_: str, text: dict) -> tuple[str | None, str | None]:
+    message = text.get("message")
+    if isinstance(message, str) and message.strip():
+        return message, None
+    return None, None
+
+
+def _media(kind: str, media: dict) -> tuple[str, str]:
+    """The caption, else "[kind] <kind>Url"."""
+    caption = media.get("caption")
+    if isinstance(caption, str) and caption.strip():
+        return caption, kind
+    return placeholder(kind, media.get(f"{kind}Url") or media.get("url")), kind
+
+
+def _location(_: str, location: dict) -> tuple[str, str]:
+    latitude, longitude = location.get("latitude"), location.get("longitude")
+    where = f"{latitude},{longitude}" if _number(latitude) and _number(longitude) else None
+    name = non_empty_str(location.get("name")) or non_empty_str(location.get("address"))
+    return placeholder("location", " ".join(x for x in (where, name) if x)), "location"
+
+
+def _contact(_: str, contact: dict) -> tuple[str, str]:
+    phones = contact.get("phones") if isinstance(contact.get("phones"), list) else []
+    name = non_empty_str(contact.get("displayName")) or next((p for p in phones if non_empty_str(p)), None)
+    return placeholder("contact", name), "contact"
+
+
+def _choice(key: str, reply: dict) -> tuple[str, None]:
+    """A button or list row the user picked: its label (a list row's title, as Cloud's list_reply.title)."""
+    label = next((reply[f] for f in CHOICE_LABELS[key] if non_empty_str(reply.get(f))), None)
+    return (label, None) if label else (placeholder(key.removesuffix("Message")), None)
+
+
+def _detail(kind: str, part: dict) -> tuple[str, str]:
+    return placeholder(kind, _describe(part, DETAILS[kind])), kind
+
+
+def _unknown(body: dict) -> tuple[str | None, str | None]:
+    """A content type this module does not know: kept, never refused."""
+    for kind, part in body.items():
         if isinstance(part, dict) and part:
             return placeholder(kind[:40], _describe(part, UNKNOWN_DETAIL, first_only=True)), "unknown"
     return None, None
+
+
+# Content type (the body's key holding it) -> its (text, kind), in the order they are looked for.
+CONTENT: dict[str, Callable[[str, dict], tuple[str | None, str | None]]] = {
+    "text": _text,
+    **dict.fromkeys(MEDIA_KINDS, _media),
+    "location": _location,
+    "contact": _contact,
+    **dict.fromkeys(CHOICE_LABELS, _choice),
+    **dict.fromkeys(DETAILS, _detail),
+}
 
 
 def _number(value: object) -> bool:

@@ -1,4 +1,4 @@
-"""What the monthly bill of util/cost.py counts from the Terraform and the code, not from a run.
+"""What the monthly bill of util.cost counts from the Terraform and the code, not from a run.
 
 * CloudWatch alarms and dashboards: every ``aws_cloudwatch_metric_alarm`` / ``aws_cloudwatch_dashboard``
   of the root module and of every module it calls, each multiplied out (``count``, ``for_each`` over
@@ -10,8 +10,8 @@
 * the scheduled runs of the sweeper: its EventBridge rule's ``rate(...)``, over a 30-day month;
 * the bytes of one API Gateway access log line: the format in modules/api_gateway, filled with
   typical values;
-* the deployed settings the bill needs (memory sizes, quiet period, inline waits): terraform.tfvars
-  over variables.tf, as util/tfvars reads them.
+* the deployed settings the run and the bill need (memory sizes, quiet period, inline waits, the
+  system log level): terraform.tfvars over variables.tf, as util/tfvars reads them.
 
 Parsed with ``hcl2`` (util/tfvars); an expression this module cannot size raises, so a new kind of
 alarm cannot be missed silently.
@@ -28,7 +28,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from util.cost.bill import Inventory
+
+ROOT = Path(__file__).resolve().parents[2]
 MONTH_MINUTES = 30 * 24 * 60  # a 30-day month: 43,200 minutes
 
 
@@ -138,36 +140,69 @@ def size(expr: Any, scope: Scope) -> int:
     if isinstance(expr, (dict, list)):
         return len(expr)
     text = _strip_interpolation(str(expr))
+    for rule in _SIZE_RULES:
+        found = rule(text, scope)
+        if found is not None:
+            return found
+    raise InventoryError(f"{scope.name}: cannot size {text[:120]!r}")
+
+
+# Each rule sizes one kind of expression text, or returns None for the next rule to try.
+
+def _size_conditional(text: str, scope: Scope) -> int | None:
     question = _split_top(text, "?")
-    if len(question) == 2:
-        branches = _split_top(question[1][0], ":")
-        if len(branches) != 2:
-            raise InventoryError(f"{scope.name}: cannot read the conditional {text!r}")
-        return max(size(branches[0][0].strip(), scope), size(branches[1][0].strip(), scope))
+    if len(question) != 2:
+        return None
+    branches = _split_top(question[1][0], ":")
+    if len(branches) != 2:
+        raise InventoryError(f"{scope.name}: cannot read the conditional {text!r}")
+    return max(size(branches[0][0].strip(), scope), size(branches[1][0].strip(), scope))
+
+
+def _size_constant(text: str, scope: Scope) -> int | None:
     if text in ("{}", "[]"):
         return 0
-    if re.fullmatch(r"\d+", text):
-        return int(text)
+    return int(text) if re.fullmatch(r"\d+", text) else None
+
+
+def _size_reference(text: str, scope: Scope) -> int | None:
     reference = re.fullmatch(r"(var|local|module)\.(\w+)", text)
-    if reference:
-        value, where = scope.lookup(reference.group(1), reference.group(2))
-        return size(value, where)
+    if not reference:
+        return None
+    value, where = scope.lookup(reference.group(1), reference.group(2))
+    return size(value, where)
+
+
+def _size_merge(text: str, scope: Scope) -> int | None:
     call = re.fullmatch(r"merge\((.*)\)", text, re.S)
-    if call:
-        arguments = [piece.strip() for piece, _ in _split_top(call.group(1), ",") if piece.strip()]
-        if arguments and not any(a.endswith("...") for a in arguments):  # merge([for ...]...): below
-            return sum(size(a, scope) for a in arguments)
-    if text and text[0] in "{[" and not re.match(r"[{\[]\s*for\s", text):  # an object or tuple written out
-        try:
-            return len(ast.literal_eval(text))
-        except (ValueError, SyntaxError) as exc:
-            raise InventoryError(f"{scope.name}: cannot size {text[:120]!r}") from exc
-    if re.search(r"\bfor\s", text):
-        collections = re.findall(r"\bfor\s+\w+\s*(?:,\s*\w+\s*)?\s+in\s+((?:var|local|module)\.\w+)\s*:", text)
-        if not collections:
-            raise InventoryError(f"{scope.name}: cannot read the for expression {text[:120]!r}")
-        return math.prod(size(c, scope) for c in collections)
-    raise InventoryError(f"{scope.name}: cannot size {text[:120]!r}")
+    if not call:
+        return None
+    arguments = [piece.strip() for piece, _ in _split_top(call.group(1), ",") if piece.strip()]
+    if arguments and not any(a.endswith("...") for a in arguments):  # merge([for ...]...): a for, below
+        return sum(size(a, scope) for a in arguments)
+    return None
+
+
+def _size_written_out(text: str, scope: Scope) -> int | None:
+    """An object or tuple written out."""
+    if not (text and text[0] in "{[" and not re.match(r"[{\[]\s*for\s", text)):
+        return None
+    try:
+        return len(ast.literal_eval(text))
+    except (ValueError, SyntaxError) as exc:
+        raise InventoryError(f"{scope.name}: cannot size {text[:120]!r}") from exc
+
+
+def _size_for(text: str, scope: Scope) -> int | None:
+    if not re.search(r"\bfor\s", text):
+        return None
+    collections = re.findall(r"\bfor\s+\w+\s*(?:,\s*\w+\s*)?\s+in\s+((?:var|local|module)\.\w+)\s*:", text)
+    if not collections:
+        raise InventoryError(f"{scope.name}: cannot read the for expression {text[:120]!r}")
+    return math.prod(size(c, scope) for c in collections)
+
+
+_SIZE_RULES = (_size_conditional, _size_constant, _size_reference, _size_merge, _size_written_out, _size_for)
 
 
 def _instances(body: dict, scope: Scope) -> int:
@@ -351,3 +386,47 @@ def deployed(root: Path = ROOT) -> Deployed:
 def max_wait_seconds(quiet_seconds: float) -> float:
     """The default max-wait cap of a burst (main.tf's debounce_policies): 60 s or the quiet period."""
     return max(60.0, quiet_seconds)
+
+
+PLATFORM_LOG_BYTES_PER_INVOCATION = 350  # START, END and REPORT lines of the Lambda runtime
+# Lambda's system log level per setting: START, END and REPORT are INFO events, so at WARN (the
+# functions' logging_config, variable lambda_system_log_level) a normal invocation writes none;
+# what still gets logged (errors, timeouts, out-of-memory) is rare and not counted here. The
+# original design logs them as text (350 bytes per invocation).
+PLATFORM_LOG_BYTES_BY_SYSTEM_LEVEL = {"DEBUG": PLATFORM_LOG_BYTES_PER_INVOCATION,
+                                      "INFO": PLATFORM_LOG_BYTES_PER_INVOCATION, "WARN": 0}
+
+
+def lambda_memory_mb() -> dict[str, int]:
+    """Each function's memory as deployed (terraform.tfvars over variables.tf): process_message has its
+    own (process_message_memory_mb), every other function lambda_memory_mb; key "*" is the latter."""
+    from util import tfvars
+
+    values = tfvars.load()
+    shared = int(values["lambda_memory_mb"])
+    return {"*": shared, "process_message": int(values.get("process_message_memory_mb", shared))}
+
+
+def memory_of(memory_mb: int | dict[str, int], function: str) -> int:
+    """``function``'s memory: ``memory_mb`` itself, or its entry (else its "*") in lambda_memory_mb()'s form."""
+    return memory_mb if isinstance(memory_mb, int) else memory_mb.get(function, memory_mb["*"])
+
+
+def platform_log_bytes_per_invocation() -> int:
+    """START/END/REPORT bytes per invocation at the deployed lambda_system_log_level (terraform.tfvars
+    over the default in variables.tf)."""
+    from util import tfvars
+
+    return PLATFORM_LOG_BYTES_BY_SYSTEM_LEVEL[tfvars.load()["lambda_system_log_level"]]
+
+
+# --------------------------------------------------------------------------- the bill's inventory
+
+
+def bill_inventory() -> Inventory:
+    """What the monthly bill counts from the Terraform and the code, as the bill takes it."""
+    counted = alarms()
+    return Inventory(
+        dashboards=dashboards(), alarms_standard=counted.standard,
+        alarms_high_resolution=counted.high_resolution, custom_metrics=len(custom_metric_names()),
+        sweeps_per_month=sweeps_per_month(), access_log_line_bytes=access_log_line_bytes())

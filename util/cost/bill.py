@@ -1,9 +1,9 @@
-"""The monthly bill of util/cost.py: pure arithmetic on measured units, the operator's traffic and the
-deployment's toggles (no AWS, no moto; util/cost.py measures, this module prices).
+"""The monthly bill of util.cost: pure arithmetic on measured units, the operator's traffic and the
+deployment's toggles (no AWS, no moto; util/cost/run.py measures, this module prices).
 
 What comes in:
 
-* ``Measured``: per-request units of one workflow type from the instrumented run (util/cost.py) at
+* ``Measured``: per-request units of one workflow type from the instrumented run (util/cost/run.py) at
   the run's traffic shape: per post_message invocation, per process_message invocation (the one that
   delivers a batch, and one that finds it not yet due), per batch (transitions, Express seconds,
   inline sleep);
@@ -13,14 +13,14 @@ What comes in:
   the bot is invoked: "sync" (process_message waits for it, billed for the bot's time, and an
   EXPRESS execution stays alive meanwhile) or "async" (an Event invoke: only the bot's own time);
 * ``Options``: tracing, dashboard, alarms, alarm e-mail, API access logs;
-* ``Inventory``: what is counted from the Terraform and the code (util/cost_inventory.py);
+* ``Inventory``: what is counted from the Terraform and the code (util/cost/inventory.py);
 * ``SweeperUnits`` and ``ReplyUnits``: the sweeper's and send_message_api's measured invocation.
 
 ``scale`` turns a ``Measured`` into per-message counts at the operator's shape: the run's own
 figures when the shape is the run's ("measured"), else the run's per-invocation units times the
 invocations, transitions, sleeps and Express seconds a burst of that shape takes in ``burst_model``,
 shifted so that the model reproduces the run at the run's shape ("scaled"). ``monthly_bill`` prices
-it all with the one price table (util/cost_prices.py). ``bot_time`` is the same bill at several bot
+it all with the one price table (util/cost/prices.py). ``bot_time`` is the same bill at several bot
 durations, each workflow type with a sync and an async bot side by side: pure arithmetic on the
 same columns.
 """
@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Iterable
+from typing import Callable, Iterable
 
-from util.cost_prices import PRICES
+from util.cost.prices import EXPRESS_MEMORY_MB, PRICES
 
-EXPRESS_MEMORY_MB = 64  # Express duration is billed in 64 MB steps; the execution's state is a few hundred bytes
 MONTH_SECONDS = 30 * 24 * 3600
 
 # Stated assumptions of the bill (each printed with it).
@@ -364,55 +363,102 @@ def monthly_bill(columns: Iterable[Column], traffic: Traffic, options: Options, 
     """The month: fixed items (this deployment's; "-" for the original design's pattern), then the
     per-message items of each column at ``traffic``."""
     columns = list(columns)
-    labels = [c.label for c in columns]
-    m = traffic.messages_per_month
-    lines: list[Line] = []
+    lines = _Lines(columns)
+    _counted_fixed_lines(lines, options, inventory)
+    _sweeper_and_queue_lines(lines, options, inventory, sweeper)
+    _gateway_lines(lines, traffic.messages_per_month)
+    _bot_lines(lines, traffic)
+    _reply_lines(lines, traffic, reply)
+    _toggle_lines(lines, traffic, options, inventory)
+    return Bill(traffic, options, inventory, [c.label for c in columns], lines.lines, {c.label: c for c in columns},
+                sweeper, reply)
 
-    def line(section, name, basis, detail, prices, value):
-        lines.append(Line(section, name, {c.label: value(c) for c in columns}, basis, detail, tuple(prices)))
 
-    def fixed(value):
-        return lambda c: value if c.fixed_items else None
+class _Lines:
+    """The bill's lines as they are added, each line's value computed for every column."""
 
-    # --- fixed items
+    def __init__(self, columns: list[Column]):
+        self.columns = columns
+        self.lines: list[Line] = []
+
+    def add(self, section: str, name: str, basis: str, detail: str, prices: Iterable[str],
+            value: Callable[[Column], float | None]) -> None:
+        self.lines.append(Line(section, name, {c.label: value(c) for c in self.columns}, basis, detail, tuple(prices)))
+
+
+def _fixed(value: float) -> Callable[[Column], float | None]:
+    """A fixed item: the deployment's, not the original design's pattern's (None)."""
+    return lambda c: value if c.fixed_items else None
+
+
+def _counted_fixed_lines(lines: _Lines, options: Options, inventory: Inventory) -> None:
+    """Dashboard, alarms, custom metrics, the alarm topic's KMS key: counted from the Terraform and code."""
     n = inventory.dashboards if options.dashboard else 0
-    line("fixed", "CloudWatch dashboard", "counted",
-         f"{n} x $3.00 (the account's 3 free dashboards assumed in use)" if options.dashboard else "off (--no-dashboard)",
-         ["cloudwatch_dashboard_per_month"], fixed(n * _p("cloudwatch_dashboard_per_month")))
+    lines.add("fixed", "CloudWatch dashboard", "counted",
+              f"{n} x $3.00 (the account's 3 free dashboards assumed in use)" if options.dashboard else "off (--no-dashboard)",
+              ["cloudwatch_dashboard_per_month"], _fixed(n * _p("cloudwatch_dashboard_per_month")))
     std, high = (inventory.alarms_standard, inventory.alarms_high_resolution) if options.alarms else (0, 0)
-    line("fixed", "CloudWatch alarms", "counted",
-         (f"{std} standard x $0.10" + (f" + {high} high-resolution x $0.30" if high else "")
-          + " (from the Terraform)") if options.alarms else "off (--no-alarms)",
-         ["cloudwatch_alarm_per_month", "cloudwatch_high_resolution_alarm_per_month"],
-         fixed(std * _p("cloudwatch_alarm_per_month") + high * _p("cloudwatch_high_resolution_alarm_per_month")))
-    line("fixed", "CloudWatch custom metrics (EMF)", "counted",
-         f"{inventory.custom_metrics} metrics x $0.30 (lambda/gateway/metrics.py; an upper bound: an hour a metric "
-         "is not emitted in is not billed)",
-         ["cloudwatch_custom_metric_per_month"], fixed(inventory.custom_metrics * _p("cloudwatch_custom_metric_per_month")))
+    lines.add("fixed", "CloudWatch alarms", "counted",
+              (f"{std} standard x $0.10" + (f" + {high} high-resolution x $0.30" if high else "")
+               + " (from the Terraform)") if options.alarms else "off (--no-alarms)",
+              ["cloudwatch_alarm_per_month", "cloudwatch_high_resolution_alarm_per_month"],
+              _fixed(std * _p("cloudwatch_alarm_per_month") + high * _p("cloudwatch_high_resolution_alarm_per_month")))
+    lines.add("fixed", "CloudWatch custom metrics (EMF)", "counted",
+              f"{inventory.custom_metrics} metrics x $0.30 (lambda/gateway/metrics.py; an upper bound: an hour a metric "
+              "is not emitted in is not billed)",
+              ["cloudwatch_custom_metric_per_month"],
+              _fixed(inventory.custom_metrics * _p("cloudwatch_custom_metric_per_month")))
     key = options.alarm_email and options.alarms
-    line("fixed", "KMS key of the alarm e-mail topic", "counted",
-         "1 x $1.00" if key else ("off (--alarm-email)" if not options.alarm_email else "off: no alarms, no topic"),
-         ["kms_key_per_month"], fixed(_p("kms_key_per_month") if key else 0.0))
+    lines.add("fixed", "KMS key of the alarm e-mail topic", "counted",
+              "1 x $1.00" if key else ("off (--alarm-email)" if not options.alarm_email else "off: no alarms, no topic"),
+              ["kms_key_per_month"], _fixed(_p("kms_key_per_month") if key else 0.0))
+
+
+def _sweeper_and_queue_lines(lines: _Lines, options: Options, inventory: Inventory, sweeper: SweeperUnits) -> None:
+    """The sweeper's scheduled runs (measured) and the send queue's idle polling (computed)."""
     sweeps = inventory.sweeps_per_month
     sweeper_lambda = sweeps * (_p("lambda_per_request")
                                + sweeper.billed_ms / 1000 * sweeper.memory_mb / 1024 * _p("lambda_per_gb_second"))
-    line("fixed", "Sweeper Lambda", "measured",
-         f"{sweeps:,} runs x ({sweeper.billed_ms:.0f} ms at {sweeper.memory_mb} MB + a request)",
-         ["lambda_per_request", "lambda_per_gb_second"], fixed(sweeper_lambda))
-    line("fixed", "Sweeper DynamoDB Query (sparse index)", "measured",
-         f"{sweeps:,} runs x {sweeper.rru:g} RRU ({sweeper.queries:g} Queries, eventually consistent)",
-         ["dynamodb_per_rru"], fixed(sweeps * sweeper.rru * _p("dynamodb_per_rru")))
-    line("fixed", "Sweeper logs", "measured", f"{sweeps:,} runs x {sweeper.log_bytes:.0f} bytes",
-         ["cloudwatch_logs_per_gb"], fixed(sweeps * sweeper.log_bytes * _p("cloudwatch_logs_per_gb")))
-    line("fixed", "Sweeper X-Ray traces", "computed",
-         f"{sweeps:,} traces" if options.tracing else "off (--tracing)", ["xray_per_trace_recorded"],
-         fixed(sweeps * _p("xray_per_trace_recorded") if options.tracing else 0.0))
+    lines.add("fixed", "Sweeper Lambda", "measured",
+              f"{sweeps:,} runs x ({sweeper.billed_ms:.0f} ms at {sweeper.memory_mb} MB + a request)",
+              ["lambda_per_request", "lambda_per_gb_second"], _fixed(sweeper_lambda))
+    lines.add("fixed", "Sweeper DynamoDB Query (sparse index)", "measured",
+              f"{sweeps:,} runs x {sweeper.rru:g} RRU ({sweeper.queries:g} Queries, eventually consistent)",
+              ["dynamodb_per_rru"], _fixed(sweeps * sweeper.rru * _p("dynamodb_per_rru")))
+    lines.add("fixed", "Sweeper logs", "measured", f"{sweeps:,} runs x {sweeper.log_bytes:.0f} bytes",
+              ["cloudwatch_logs_per_gb"], _fixed(sweeps * sweeper.log_bytes * _p("cloudwatch_logs_per_gb")))
+    lines.add("fixed", "Sweeper X-Ray traces", "computed",
+              f"{sweeps:,} traces" if options.tracing else "off (--tracing)", ["xray_per_trace_recorded"],
+              _fixed(sweeps * _p("xray_per_trace_recorded") if options.tracing else 0.0))
     polls = SEND_QUEUE_POLLERS * MONTH_SECONDS / LONG_POLL_SECONDS
-    line("fixed", "Send queue polling (event source mapping)", "computed",
-         f"{polls:,.0f} empty ReceiveMessage ({SEND_QUEUE_POLLERS} long polls of {LONG_POLL_SECONDS} s, assumed)",
-         ["sqs_per_request"], fixed(polls * _p("sqs_per_request")))
+    lines.add("fixed", "Send queue polling (event source mapping)", "computed",
+              f"{polls:,.0f} empty ReceiveMessage ({SEND_QUEUE_POLLERS} long polls of {LONG_POLL_SECONDS} s, assumed)",
+              ["sqs_per_request"], _fixed(polls * _p("sqs_per_request")))
 
-    # --- per message: the gateway's own path
+
+# The gateway's own path, per message: (line, count, price, how the detail shows the count, what it counts)
+_GATEWAY_LINES = (
+    ("Lambda requests (post_message, process_message)", "lambda_invocations", "lambda_per_request", "{:.2f}",
+     "invocations"),
+    ("Lambda duration (post_message, process_message)", "lambda_gb_seconds", "lambda_per_gb_second", "{:.4f}",
+     "GB-s (own compute, assumed AWS call latency, inline waits)"),
+    ("DynamoDB writes", "wru", "dynamodb_per_wru", "{:.2f}", "WRU (table and sparse index)"),
+    ("DynamoDB reads", "rru", "dynamodb_per_rru", "{:.2f}", "RRU"),
+    ("Step Functions transitions (STANDARD)", "transitions", "sfn_standard_per_transition", "{:.2f}",
+     "transitions at $25 per 1M;"),
+    ("Step Functions requests (EXPRESS)", "express_executions", "sfn_express_per_request", "{:.2f}",
+     "executions at $1.00 per 1M;"),
+    ("Step Functions duration (EXPRESS)", "express_gb_seconds", "sfn_express_per_gb_second", "{:.4f}",
+     f"GB-s at {EXPRESS_MEMORY_MB} MB, first message to claim;"),
+    ("CloudWatch Logs (the functions' lines)", "log_bytes", "cloudwatch_logs_per_gb", "{:.0f}",
+     "log bytes (JSON and EMF lines; START/END/REPORT where logged)"),
+)
+
+
+def _gateway_lines(lines: _Lines, m: float) -> None:
+    """Per message, the gateway's own path (webhook to bot invoke): each column's counts at list price."""
+    columns = lines.columns
+
     def per(count: str, key: str):
         return lambda c: m * c.counts[count] * _p(key) if count in c.counts else None
 
@@ -422,73 +468,64 @@ def monthly_bill(columns: Iterable[Column], traffic: Traffic, options: Options, 
         cells = [f"{COLUMN_TITLES.get(c.label, c.label)} {fmt.format(c.counts[count])}" for c in columns if count in c.counts]
         return f"{what} per message: " + ", ".join(cells)
 
-    line("per message", "API Gateway HTTP API requests", basis, "1 webhook request per message",
-         ["api_gateway_http_per_request"], per("api_requests", "api_gateway_http_per_request"))
-    line("per message", "Lambda requests (post_message, process_message)", basis,
-         counted("lambda_invocations", "{:.2f}", "invocations"), ["lambda_per_request"],
-         per("lambda_invocations", "lambda_per_request"))
-    line("per message", "Lambda duration (post_message, process_message)", basis,
-         counted("lambda_gb_seconds", "{:.4f}", "GB-s (own compute, assumed AWS call latency, inline waits)"),
-         ["lambda_per_gb_second"], per("lambda_gb_seconds", "lambda_per_gb_second"))
-    line("per message", "DynamoDB writes", basis, counted("wru", "{:.2f}", "WRU (table and sparse index)"),
-         ["dynamodb_per_wru"], per("wru", "dynamodb_per_wru"))
-    line("per message", "DynamoDB reads", basis, counted("rru", "{:.2f}", "RRU"), ["dynamodb_per_rru"],
-         per("rru", "dynamodb_per_rru"))
-    line("per message", "Step Functions transitions (STANDARD)", basis,
-         counted("transitions", "{:.2f}", "transitions at $25 per 1M;"), ["sfn_standard_per_transition"],
-         per("transitions", "sfn_standard_per_transition"))
-    line("per message", "Step Functions requests (EXPRESS)", basis,
-         counted("express_executions", "{:.2f}", "executions at $1.00 per 1M;"), ["sfn_express_per_request"],
-         per("express_executions", "sfn_express_per_request"))
-    line("per message", "Step Functions duration (EXPRESS)", basis,
-         counted("express_gb_seconds", "{:.4f}", f"GB-s at {EXPRESS_MEMORY_MB} MB, first message to claim;"),
-         ["sfn_express_per_gb_second"], per("express_gb_seconds", "sfn_express_per_gb_second"))
-    line("per message", "CloudWatch Logs (the functions' lines)", basis,
-         counted("log_bytes", "{:.0f}", "log bytes (JSON and EMF lines; START/END/REPORT where logged)"), ["cloudwatch_logs_per_gb"],
-         per("log_bytes", "cloudwatch_logs_per_gb"))
+    lines.add("per message", "API Gateway HTTP API requests", basis, "1 webhook request per message",
+              ["api_gateway_http_per_request"], per("api_requests", "api_gateway_http_per_request"))
+    for name, count, key, fmt, what in _GATEWAY_LINES:
+        lines.add("per message", name, basis, counted(count, fmt, what), [key], per(count, key))
 
-    # --- per batch: the bot, invoked by process_message, sync (it waits) or async (an Event invoke)
+
+def _bot_lines(lines: _Lines, traffic: Traffic) -> None:
+    """Per batch: the bot, invoked by process_message, sync (it waits) or async (an Event invoke)."""
+    m = traffic.messages_per_month
+
     def batches(c: Column) -> float:
         return m * c.counts["batches"]
 
-    modes = ", ".join(f"{COLUMN_TITLES.get(c.label, c.label)} {c.bot_invocation}" for c in columns)
-    line("per message", "Bot Lambda requests", "computed", f"1 per batch (the invoke; {modes})", ["lambda_per_request"],
-         lambda c: batches(c) * _p("lambda_per_request"))
-    line("per message", "Bot Lambda duration", "computed",
-         f"{traffic.bot_seconds:g} s x {traffic.bot_memory_mb} MB per batch", ["lambda_per_gb_second"],
-         lambda c: batches(c) * bot_wait_usd(c, traffic)["bot"])
-    line("per message", "process_message waiting for the bot", "computed",
-         f"{traffic.bot_seconds:g} s per batch at process_message's memory, sync bots only (an async invoke "
-         "returns at once)", ["lambda_per_gb_second"],
-         lambda c: batches(c) * bot_wait_usd(c, traffic)["process_message"] if c.bot_invocation == "sync" else None)
-    line("per message", "EXPRESS execution alive while the bot runs", "computed",
-         f"{traffic.bot_seconds:g} s x {EXPRESS_MEMORY_MB} MB per batch, sync bots only", ["sfn_express_per_gb_second"],
-         lambda c: batches(c) * bot_wait_usd(c, traffic)["express"] if c.express and c.bot_invocation == "sync" else None)
+    modes = ", ".join(f"{COLUMN_TITLES.get(c.label, c.label)} {c.bot_invocation}" for c in lines.columns)
+    lines.add("per message", "Bot Lambda requests", "computed", f"1 per batch (the invoke; {modes})",
+              ["lambda_per_request"], lambda c: batches(c) * _p("lambda_per_request"))
+    lines.add("per message", "Bot Lambda duration", "computed",
+              f"{traffic.bot_seconds:g} s x {traffic.bot_memory_mb} MB per batch", ["lambda_per_gb_second"],
+              lambda c: batches(c) * bot_wait_usd(c, traffic)["bot"])
+    lines.add("per message", "process_message waiting for the bot", "computed",
+              f"{traffic.bot_seconds:g} s per batch at process_message's memory, sync bots only (an async invoke "
+              "returns at once)", ["lambda_per_gb_second"],
+              lambda c: batches(c) * bot_wait_usd(c, traffic)["process_message"] if c.bot_invocation == "sync" else None)
+    lines.add("per message", "EXPRESS execution alive while the bot runs", "computed",
+              f"{traffic.bot_seconds:g} s x {EXPRESS_MEMORY_MB} MB per batch, sync bots only",
+              ["sfn_express_per_gb_second"],
+              lambda c: (batches(c) * bot_wait_usd(c, traffic)["express"] if c.express and c.bot_invocation == "sync"
+                         else None))
 
-    # --- per reply: SQS and send_message_api
+
+def _reply_lines(lines: _Lines, traffic: Traffic, reply: ReplyUnits) -> None:
+    """Per reply: SQS and send_message_api."""
     replies = traffic.bursts_per_month * traffic.replies_per_burst
-    line("per message", "Replies: SQS requests", "computed",
-         f"{replies:,.0f} replies x {SQS_REQUESTS_PER_REPLY} (send, receive, delete; each alone)", ["sqs_per_request"],
-         lambda c: replies * SQS_REQUESTS_PER_REPLY * _p("sqs_per_request"))
+    lines.add("per message", "Replies: SQS requests", "computed",
+              f"{replies:,.0f} replies x {SQS_REQUESTS_PER_REPLY} (send, receive, delete; each alone)",
+              ["sqs_per_request"], lambda c: replies * SQS_REQUESTS_PER_REPLY * _p("sqs_per_request"))
     reply_gb_s = (reply.own_ms + reply.provider_ms) / 1000 * reply.memory_mb / 1024
-    line("per message", "Replies: send_message_api Lambda", "computed",
-         f"1 invocation per reply: {reply.own_ms:.0f} ms own work (measured) + {reply.provider_ms:.0f} ms POST to the provider (assumed) "
-         f"at {reply.memory_mb} MB", ["lambda_per_request", "lambda_per_gb_second"],
-         lambda c: replies * (_p("lambda_per_request") + reply_gb_s * _p("lambda_per_gb_second")))
-    line("per message", "Replies: send_message_api logs", "measured", f"{reply.log_bytes:.0f} bytes per reply",
-         ["cloudwatch_logs_per_gb"], lambda c: replies * reply.log_bytes * _p("cloudwatch_logs_per_gb"))
+    lines.add("per message", "Replies: send_message_api Lambda", "computed",
+              f"1 invocation per reply: {reply.own_ms:.0f} ms own work (measured) + {reply.provider_ms:.0f} ms POST to "
+              f"the provider (assumed) at {reply.memory_mb} MB", ["lambda_per_request", "lambda_per_gb_second"],
+              lambda c: replies * (_p("lambda_per_request") + reply_gb_s * _p("lambda_per_gb_second")))
+    lines.add("per message", "Replies: send_message_api logs", "measured", f"{reply.log_bytes:.0f} bytes per reply",
+              ["cloudwatch_logs_per_gb"], lambda c: replies * reply.log_bytes * _p("cloudwatch_logs_per_gb"))
 
-    # --- toggles
-    line("per message", "X-Ray traces", "computed",
-         "1 per post_message and per send_message_api invocation, every one recorded (upper bound)"
-         if options.tracing else "off (--tracing)", ["xray_per_trace_recorded"],
-         lambda c: (m + replies) * _p("xray_per_trace_recorded") if options.tracing else 0.0)
-    line("per message", "API Gateway access logs", "counted",
-         f"{inventory.access_log_line_bytes} bytes per request (the Terraform's format)" if options.access_logs
-         else "off (--access-logs)", ["cloudwatch_logs_per_gb"],
-         lambda c: (m * c.counts.get("api_requests", 1.0) * inventory.access_log_line_bytes * _p("cloudwatch_logs_per_gb")
-                    if options.access_logs else 0.0))
-    return Bill(traffic, options, inventory, labels, lines, {c.label: c for c in columns}, sweeper, reply)
+
+def _toggle_lines(lines: _Lines, traffic: Traffic, options: Options, inventory: Inventory) -> None:
+    """X-Ray traces and API Gateway access logs, when their toggles are on."""
+    m = traffic.messages_per_month
+    replies = traffic.bursts_per_month * traffic.replies_per_burst
+    lines.add("per message", "X-Ray traces", "computed",
+              "1 per post_message and per send_message_api invocation, every one recorded (upper bound)"
+              if options.tracing else "off (--tracing)", ["xray_per_trace_recorded"],
+              lambda c: (m + replies) * _p("xray_per_trace_recorded") if options.tracing else 0.0)
+    lines.add("per message", "API Gateway access logs", "counted",
+              f"{inventory.access_log_line_bytes} bytes per request (the Terraform's format)" if options.access_logs
+              else "off (--access-logs)", ["cloudwatch_logs_per_gb"],
+              lambda c: (m * c.counts.get("api_requests", 1.0) * inventory.access_log_line_bytes
+                         * _p("cloudwatch_logs_per_gb") if options.access_logs else 0.0))
 
 
 @dataclass
@@ -546,6 +583,12 @@ def _money(value: float | None) -> str:
 
 
 def render(bill: Bill) -> list[str]:
+    return [*_render_heading(bill), *_render_tables(bill), *_render_notes(bill), *_render_break_even(bill),
+            "", "Not counted:", *(f"  - {item.item}: {item.reason}" for item in NOT_COUNTED)]
+
+
+def _render_heading(bill: Bill) -> list[str]:
+    """The traffic, the bot and the toggles the bill is at."""
     t, o = bill.traffic, bill.options
     model = burst_model(t.messages_per_burst, t.gap_seconds, t.quiet_seconds, 0.0, max(60.0, t.quiet_seconds))
     out = [
@@ -555,15 +598,28 @@ def render(bill: Bill) -> list[str]:
         + ", ".join(f"{COLUMN_TITLES.get(label, label)} {c.bot_invocation}" for label, c in bill.columns.items())
         + f"); {t.replies_per_burst:g} repl"
         f"{'y' if t.replies_per_burst == 1 else 'ies'} per burst",
-        f"  tracing {'on' if o.tracing else 'off'}, dashboard {'on' if o.dashboard else 'off'}, alarms "
-        f"{'on' if o.alarms else 'off'} ({bill.inventory.alarms_standard + bill.inventory.alarms_high_resolution} in the "
-        f"Terraform), alarm e-mail {'on' if o.alarm_email else 'off'}, API access logs {'on' if o.access_logs else 'off'}",
+        f"  tracing {_on(o.tracing)}, dashboard {_on(o.dashboard)}, alarms "
+        f"{_on(o.alarms)} ({bill.inventory.alarms_standard + bill.inventory.alarms_high_resolution} in the "
+        f"Terraform), alarm e-mail {_on(o.alarm_email)}, API access logs {_on(o.access_logs)}",
     ]
     if model.batches > 1:
         out.append(f"  note: a gap of {t.gap_seconds:g} s against a {t.quiet_seconds:g} s quiet period makes each burst "
                    f"{model.batches} batches (each its own execution and bot invocation)")
     out.append("")
-    width = 52
+    return out
+
+
+def _on(toggle: bool) -> str:
+    return "on" if toggle else "off"
+
+
+BILL_TITLE_WIDTH = 52
+
+
+def _render_tables(bill: Bill) -> list[str]:
+    """The fixed and the per-message items, each with its subtotal, then the totals."""
+    width = BILL_TITLE_WIDTH
+    out = []
     for section, title in (("fixed", "Fixed items (independent of volume)"), ("per message", "Per-message items")):
         header = f"{title:{width}}{'basis':>9}" + "".join(f"{COLUMN_TITLES.get(label, label):>12}" for label in bill.labels)
         out += [header, "-" * len(header)]
@@ -578,30 +634,35 @@ def render(bill: Bill) -> list[str]:
     out.append(f"{'per 1M messages (per-message items)':{width}}{'':>9}"
                + "".join(f"{bill.per_million(label):>12,.2f}" for label in bill.labels))
     out.append("")
-    out.append("basis: " + "; ".join(f"{k}: {v}" for k, v in BASIS.items()))
+    return out
+
+
+def _render_notes(bill: Bill) -> list[str]:
+    out = ["basis: " + "; ".join(f"{k}: {v}" for k, v in BASIS.items())]
     if "seed" in bill.columns:
-        out.append("original: the original design's call pattern (util/cost.py seed_run) at this shape, with the same bot "
-                   f"({bill.columns['seed'].bot_invocation}, as it invoked it) and reply path; its fixed items are not "
-                   "priced ('-'), so its total is its per-message items")
+        out.append("original: the original design's call pattern (util/cost/run.py seed_run) at this shape, with the "
+                   f"same bot ({bill.columns['seed'].bot_invocation}, as it invoked it) and reply path; its fixed items "
+                   "are not priced ('-'), so its total is its per-message items")
+    return out
+
+
+def _render_break_even(bill: Bill) -> list[str]:
+    """STANDARD or EXPRESS: which is cheaper, and how long an EXPRESS execution could live before it is not."""
     even = express_break_even(bill)
-    if even:
-        cheaper = "EXPRESS" if even["express_minus_standard_usd"] < 0 else "STANDARD"
-        out.append("")
-        out.append(f"STANDARD or EXPRESS: {cheaper} is cheaper by ${abs(even['express_minus_standard_usd']):,.2f} a month "
-                   f"at this volume; the fixed items are the same for both, so the difference grows with volume and there "
-                   f"is no break-even volume.")
-        if even["extra_seconds_to_break_even"] > 0 and math.isfinite(even["extra_seconds_to_break_even"]):
-            out.append(f"  An EXPRESS execution lives {even['express_execution_seconds']:.1f} s per batch here (quiet period, "
-                       f"the burst's spread, process_message, the bot); each second more costs "
-                       f"${even['usd_per_extra_second']:,.2f} a month, so STANDARD becomes cheaper only past "
-                       f"{even['break_even_execution_seconds']:.0f} s per batch (EXPRESS also ends executions at 5 minutes).")
-        elif even["extra_seconds_to_break_even"] <= 0:
-            out.append(f"  EXPRESS executions live {even['express_execution_seconds']:.1f} s per batch here; they would have "
-                       f"to be {-even['extra_seconds_to_break_even']:.0f} s shorter for EXPRESS to be the cheaper one.")
-    out.append("")
-    out.append("Not counted:")
-    for item in NOT_COUNTED:
-        out.append(f"  - {item.item}: {item.reason}")
+    if not even:
+        return []
+    cheaper = "EXPRESS" if even["express_minus_standard_usd"] < 0 else "STANDARD"
+    out = ["", f"STANDARD or EXPRESS: {cheaper} is cheaper by ${abs(even['express_minus_standard_usd']):,.2f} a month "
+               f"at this volume; the fixed items are the same for both, so the difference grows with volume and there "
+               f"is no break-even volume."]
+    if even["extra_seconds_to_break_even"] > 0 and math.isfinite(even["extra_seconds_to_break_even"]):
+        out.append(f"  An EXPRESS execution lives {even['express_execution_seconds']:.1f} s per batch here (quiet period, "
+                   f"the burst's spread, process_message, the bot); each second more costs "
+                   f"${even['usd_per_extra_second']:,.2f} a month, so STANDARD becomes cheaper only past "
+                   f"{even['break_even_execution_seconds']:.0f} s per batch (EXPRESS also ends executions at 5 minutes).")
+    elif even["extra_seconds_to_break_even"] <= 0:
+        out.append(f"  EXPRESS executions live {even['express_execution_seconds']:.1f} s per batch here; they would have "
+                   f"to be {-even['extra_seconds_to_break_even']:.0f} s shorter for EXPRESS to be the cheaper one.")
     return out
 
 

@@ -1,8 +1,9 @@
-"""The one price table of util/cost.py: every AWS price item the deployment can incur.
+"""The one price table of util.cost: every AWS price item the deployment can incur, and the billing
+units the pricing shares.
 
 Published list prices, us-east-1, USD (checked 2026; DynamoDB on-demand after the November 2024
 price cut). Free tiers are ignored. Each item is either priced by the per-1M table and the monthly
-bill (util/cost_bill.py) or listed there as not counted, with the reason (cost_bill.NOT_COUNTED);
+bill (util/cost/bill.py) or listed there as not counted, with the reason (bill.NOT_COUNTED);
 tests/unit/test_cost.py fails when an item is neither.
 """
 
@@ -42,7 +43,7 @@ PRICES = {
                                                         unit="high-resolution alarm metric-month"),
     "cloudwatch_custom_metric_per_month": Price(0.30, None, "CloudWatch custom metrics", unit="metric-month"),  # first 10,000
     "kms_key_per_month": Price(1.00, None, "KMS key", unit="customer managed key-month"),
-    # --- listed as not counted (cost_bill.NOT_COUNTED says why)
+    # --- listed as not counted (bill.NOT_COUNTED says why)
     "xray_per_trace_retrieved": Price(0.50 / 1e6, None, "X-Ray traces retrieved or scanned", unit="trace"),
     "kms_per_request": Price(0.03 / 1e4, None, "KMS requests", unit="request"),
     "cloudwatch_logs_storage_per_gb_month": Price(0.03, None, "CloudWatch Logs storage", unit="GB-month (compressed)"),
@@ -53,3 +54,7 @@ PRICES = {
     "sns_email_per_notification": Price(2.00 / 1e5, None, "SNS e-mail notifications", unit="notification (after 1,000)"),
     "sns_per_publish": Price(0.50 / 1e6, None, "SNS publishes", unit="request"),
 }
+
+# Express duration is billed in 64 MB steps; the execution's state is a few hundred bytes, so the
+# smallest step is what an execution is billed at.
+EXPRESS_MEMORY_MB = 64
