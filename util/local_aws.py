@@ -149,7 +149,7 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-_moto_lock = threading.RLock()
+moto_lock = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -165,7 +165,7 @@ def serialize_moto_requests() -> Iterator[None]:
     def locked(self, request):
         if "/functions/" in request.url and request.url.rstrip("/").endswith("/invocations"):
             return original(self, request)
-        with _moto_lock:
+        with moto_lock:
             return original(self, request)
 
     BotocoreStubber.process_request = locked

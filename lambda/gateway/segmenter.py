@@ -77,7 +77,7 @@ def _cluster_start(text: str, index: int) -> int:
     """The nearest cluster boundary at or before `index`, above 0; `index` itself when one cluster
     fills the whole window (it cannot be sent whole)."""
     for candidate in range(index, 0, -1):
-        if _is_boundary(text, candidate):
+        if is_boundary(text, candidate):
             return candidate
     return index
 
@@ -87,14 +87,14 @@ def _strip(text: str, *, start: bool = True, end: bool = True) -> str:
     first, last = 0, len(text)
     while start and first < last and text[first].isspace():
         after = first + 1
-        while after < last and not _is_boundary(text, after):
+        while after < last and not is_boundary(text, after):
             after += 1
         if not text[first:after].isspace():
             break
         first = after
     while end and last > first and text[last - 1].isspace():
         begin = last - 1
-        while begin > first and not _is_boundary(text, begin):
+        while begin > first and not is_boundary(text, begin):
             begin -= 1
         if not text[begin:last].isspace():
             break
@@ -108,7 +108,7 @@ def _strip(text: str, *, start: bool = True, end: bool = True) -> str:
 # cluster). unicodedata has no Grapheme_Cluster_Break property, so the classes are derived here.
 
 
-def _is_boundary(text: str, index: int) -> bool:
+def is_boundary(text: str, index: int) -> bool:
     """May a part end before text[index]? The first rule of _RULES that applies decides; where none
     does, yes (GB999)."""
     if index <= 0 or index >= len(text):

@@ -14,7 +14,7 @@ from conftest import load_fixture, fixture_bytes
 from helpers import api_event, zapi_text
 
 from gateway import settings
-from gateway.store import MESSAGE_OVERHEAD_BYTES, message_size
+from gateway.store import MESSAGE_OVERHEAD_BYTES, item_key, message_size
 from gateway.models import Author, Batch, InboundMessage
 from util.cost import item_size
 from util.local_aws import LambdaContext
@@ -147,14 +147,14 @@ def group_message(text: str, message_id: str, kind: str = "text", author: Author
 
 def raw_item(store, sender: str) -> dict:
     return boto3.client("dynamodb", region_name="us-east-1").get_item(
-        TableName=store.table_name, Key=store._key(APP, sender), ConsistentRead=True)["Item"]
+        TableName=store.table_name, Key=item_key(APP, sender), ConsistentRead=True)["Item"]
 
 
 def test_a_text_messages_entry_and_item_are_the_bytes_they_were(store, clock):
     """The store's cost per text message (make cost: WRU at a 1 KB text) depends on these bytes."""
     text = "a plain chat line, as most are"
     store.append(APP, InboundMessage(PHONE, text, "wamid.1", 1700000000), latest_due=0)
-    raw = store._get_raw(APP, PHONE)
+    raw = store.read_item(APP, PHONE)
     # the entry the store wrote before it kept kinds and authors
     assert raw["msgs"] == [{"id": "wamid.1", "t": text, "at": int(clock() * 1000), "ts": 1700000000}]
     assert raw["msgs_bytes"] == message_size(InboundMessage(PHONE, text, "wamid.1")) \
@@ -176,7 +176,7 @@ def test_kind_and_author_survive_a_seal_into_a_chunk_and_old_entries_read_as_tex
     store.seal_through(APP, ZAPI_GROUP, 2)  # m1..m3 now in a CHUNK item
     # an entry written before authors were kept (and kinds read): "k" alone, or nothing
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.update_item(TableName=store.table_name, Key=store._key(APP, ZAPI_GROUP),
+    client.update_item(TableName=store.table_name, Key=item_key(APP, ZAPI_GROUP),
                        UpdateExpression="SET msgs = :old, seq = :four, msgs_bytes = :size",
                        ExpressionAttributeValues={
                            ":old": {"L": [{"M": {"id": {"S": "m4"}, "t": {"S": "old"}, "at": {"N": "1"}}},

@@ -175,7 +175,7 @@ def test_a_burst_far_larger_than_one_item_is_sealed_into_chunks_and_delivered_wh
     assert state.seq == 1000
     assert state.msgs_base > 0  # most of it lives in chunks
     assert sum(entry_size(e) for e in state.msgs) <= INLINE_LIMIT_BYTES
-    raw = store._get_raw(APP, PHONE)
+    raw = store.read_item(APP, PHONE)
     remembered = len(raw.get("idh_cur", ())) + len(raw.get("idh_prev", ()))
     # rotated at the seals (idh_cur past DEDUP_MAX_IDS moves to idh_prev): the item stays small
     per_seal = min(INLINE_LIMIT_MESSAGES, INLINE_LIMIT_BYTES // message_size(msg(texts[0], message_id="wamid.0")) + 1)
@@ -217,7 +217,7 @@ def test_a_message_appended_while_a_delivery_trims_the_item_keeps_its_bytes_coun
     append(store, "a")
     outcome = store.claim(APP, PHONE, 1)
     append(store, "b")
-    real_get_raw = store._get_raw
+    real_get_raw = store.read_item
     racers = []
 
     def get_raw_then_an_append(*args, **kwargs):
@@ -226,11 +226,11 @@ def test_a_message_appended_while_a_delivery_trims_the_item_keeps_its_bytes_coun
             racers.append(append(store, "c" * 1000))
         return item
 
-    monkeypatch.setattr(store, "_get_raw", get_raw_then_an_append)
+    monkeypatch.setattr(store, "read_item", get_raw_then_an_append)
     store.mark_delivered(outcome.batch)
-    monkeypatch.setattr(store, "_get_raw", real_get_raw)
+    monkeypatch.setattr(store, "read_item", real_get_raw)
     # THEN the item counts exactly the texts still on it (the seal-before-400-KB rule reads this count)
-    raw = store._get_raw(APP, PHONE)
+    raw = store.read_item(APP, PHONE)
     assert [entry_text(e) for e in raw["msgs"]] == ["b", "c" * 1000]
     assert int(raw["msgs_bytes"]) == sum(message_size(msg(t)) for t in ("b", "c" * 1000))
 
@@ -258,7 +258,7 @@ def test_long_texts_are_stored_compressed_and_every_reader_gets_them_back_exact(
     texts = ["oi", medium, ORDER_QUESTION, ORDER_QUESTION.upper() + " 👍🏽", noise(200), noise(300)]
     for i, text in enumerate(texts):
         append(store, text, message_id=f"wamid.{i}")
-    raw = store._get_raw(APP, PHONE)
+    raw = store.read_item(APP, PHONE)
     # chat lines and short incompressible texts as they are, a medium one compressed on the entry,
     # the long ones in TEXT items of their own (compressed when that saves a tenth), counted so
     assert [sorted(k for k in e if k in ("t", "z", "r")) for e in raw["msgs"]] == [["t"], ["z"], ["r"], ["r"], ["t"], ["r"]]
@@ -272,7 +272,7 @@ def test_long_texts_are_stored_compressed_and_every_reader_gets_them_back_exact(
     outcome = store.claim(APP, PHONE, 6)
     assert [m.text for m in outcome.batch.messages] == texts  # delivered from the claim's read
     store.seal_through(APP, PHONE, 6)  # as a parked batch is: into a CHUNK item
-    assert store._get_raw(APP, PHONE).get("msgs") is None
+    assert store.read_item(APP, PHONE).get("msgs") is None
     assert [m.text for m in store.load_messages(APP, PHONE, 1, 6)] == texts
 
 
@@ -334,7 +334,7 @@ def test_a_long_burst_of_short_texts_is_sealed_every_inline_limit_messages(store
     sizes = []
     for i, text in enumerate(texts):
         append(store, text, message_id=f"wamid.{i}")
-        sizes.append(len(store._get_raw(APP, PHONE).get("msgs") or []))
+        sizes.append(len(store.read_item(APP, PHONE).get("msgs") or []))
     assert max(sizes) == INLINE_LIMIT_MESSAGES == 64
     state = store.get(APP, PHONE)
     assert state.msgs_base == 128 and len(state.msgs) == 22  # sealed twice, at 64 and 128

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import string
 
-from gateway.store import INLINE_LIMIT_MESSAGES, RECENT_ARRIVALS_KEPT
+from gateway.store import INLINE_LIMIT_MESSAGES, RECENT_ARRIVALS_KEPT, item_key
 from gateway.debounce import ADAPTIVE_FACTOR, DebouncePolicy
 from gateway.models import Batch, InboundMessage
 
@@ -189,7 +189,7 @@ def answer(store, clock, policy, seq, at):
 
 
 def raw_item(store):
-    return store._get_raw(APP, PHONE)
+    return store.read_item(APP, PHONE)
 
 
 def test_a_live_chat_is_waited_on_by_its_typing_not_by_the_time_between_turns(store, clock):
@@ -273,7 +273,7 @@ def test_an_item_written_before_turns_were_kept_reads_as_before_and_gains_them(s
     did then, and its next delivery starts recording turns."""
     send(store, clock, ADAPTIVE, text="a", at=T0)
     answer(store, clock, ADAPTIVE, 1, T0 + 10)
-    store._ddb.update_item(TableName=store.table_name, Key=store._key(APP, PHONE), UpdateExpression="REMOVE turns")
+    store._ddb.update_item(TableName=store.table_name, Key=item_key(APP, PHONE), UpdateExpression="REMOVE turns")
     appended, due = send(store, clock, ADAPTIVE, text="b", at=T0 + 20)
     assert appended.burst.turn_ends == () and appended.burst.gaps == (20,)
     assert due.at == T0 + 20 + 30  # the rule before #19: the 20 s gap counted

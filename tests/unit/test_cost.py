@@ -217,10 +217,10 @@ def test_the_meter_counts_text_items_written_and_read_and_an_established_convers
         assert meter.rru["process_message"] == 1.5
         assert meter.wru["post_message"] >= 2  # the text item and the append
 
-        cost._earlier_messages(["5522"], 7, 3)
+        cost.earlier_messages(["5522"], 7, 3)
         state = store.get(cost.APP, "5522")
         assert (state.seq, state.delivered_seq) == (7, 7)
-        raw = store._get_raw(cost.APP, "5522")
+        raw = store.read_item(cost.APP, "5522")
         assert len(raw["idh_cur"]) == 7
     aws.reset()
 
@@ -640,7 +640,7 @@ def test_the_original_design_is_priced_with_its_bot_invoked_asynchronously() -> 
 
 @pytest.mark.parametrize("text, seconds", [("5", [5.0]), ("0,5,20", [0.0, 5.0, 20.0]), (" 2.5 , 0 ", [2.5, 0.0])])
 def test_bot_seconds_takes_a_number_or_a_list(text, seconds) -> None:
-    assert cost._durations(text) == seconds
+    assert cost.durations(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "5,", "a", "-1", "1,-2", "nan", "inf"])

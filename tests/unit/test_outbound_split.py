@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.providers import PROVIDER_NAMES, get_provider
-from gateway.segmenter import _is_boundary, split_text, text_units
+from gateway.segmenter import is_boundary, split_text, text_units
 
 TEXT_LIMITS = {name: get_provider(name).text_limit for name in PROVIDER_NAMES}
 
@@ -215,4 +215,4 @@ BOUNDARY_ALPHABET = ALPHABET + ["\t", "\uac01", "\u0600", "\x00", "\u200b", "\u2
 def test_the_cluster_boundaries_are_those_of_uax29(text):
     """Every rule on its own: where a part may end is exactly where the `regex` module's \\X ends a
     cluster (on an alphabet without the characters the rules take wide on purpose)."""
-    assert {i for i in range(1, len(text) + 1) if _is_boundary(text, i)} == _oracle_boundaries(text)
+    assert {i for i in range(1, len(text) + 1) if is_boundary(text, i)} == _oracle_boundaries(text)

@@ -39,19 +39,19 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
 
 from util.cost.bill_units import bill_columns, measured_units, monthly_bill, seed_counts  # noqa: E402
-from util.cost.cli import _durations, main  # noqa: E402
+from util.cost.cli import durations, main  # noqa: E402
 from util.cost.inventory import PLATFORM_LOG_BYTES_PER_INVOCATION, lambda_memory_mb  # noqa: E402
 from util.cost.meter import (ASSUMED_CALL_LATENCY_MS, Invocation, Meter, attribute_size, item_size,  # noqa: E402
                              read_units, uncompressed, write_units)
 from util.cost.prices import PRICES, Price  # noqa: E402
 from util.cost.pricing import Priced, count, measure, price, price_run, price_seed  # noqa: E402
 from util.cost.run import (APP, ORIGINAL_BOT_INVOCATION, QUICK, REFERENCE, TABLE, RunResult,  # noqa: E402
-                           _earlier_messages, chat_text, seed_run, webhook_event)
+                           earlier_messages, chat_text, seed_run, webhook_event)
 
 __all__ = [
     "APP", "ASSUMED_CALL_LATENCY_MS", "Invocation", "Meter", "ORIGINAL_BOT_INVOCATION",
     "PLATFORM_LOG_BYTES_PER_INVOCATION", "PRICES", "Price", "Priced", "QUICK", "REFERENCE", "ROOT", "RunResult",
-    "TABLE", "_durations", "_earlier_messages", "attribute_size", "bill_columns", "chat_text", "count", "item_size",
+    "TABLE", "durations", "earlier_messages", "attribute_size", "bill_columns", "chat_text", "count", "item_size",
     "lambda_memory_mb", "main", "measure", "measured_units", "monthly_bill", "price", "price_run", "price_seed",
     "read_units", "seed_counts", "seed_run", "uncompressed", "webhook_event", "write_units",
 ]

@@ -31,7 +31,7 @@ def _positive(kind):
     return parse
 
 
-def _durations(text: str) -> list[float]:
+def durations(text: str) -> list[float]:
     """``--bot-seconds``: one duration or a comma-separated list of them (seconds, none negative)."""
     pieces = [piece.strip() for piece in text.split(",")]
     if not all(pieces):
@@ -74,7 +74,7 @@ def _traffic_arguments(group) -> None:
                        help=f"seconds between two messages of a burst (default {REFERENCE['gap_seconds']:g})")
     group.add_argument("--quiet-seconds", type=_positive(float),
                        help="the quiet period (default: debounce_seconds of terraform.tfvars / variables.tf)")
-    group.add_argument("--bot-seconds", type=_durations, default=[5.0],
+    group.add_argument("--bot-seconds", type=durations, default=[5.0],
                        help="the bot's run time per batch, or a comma-separated list of them (e.g. 0,5,20): the "
                             "bot-time table shows each, sync and async; the bill is at the first (default 5)")
     group.add_argument("--bot-memory-mb", type=_positive(int), default=512, help="the bot Lambda's memory (default 512)")

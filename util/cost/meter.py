@@ -205,7 +205,7 @@ class Meter:
     def installed(self):
         from botocore.client import BaseClient
 
-        from util.local_aws import _moto_lock
+        from util.local_aws import moto_lock
 
         original = BaseClient._make_api_call
         meter = self
@@ -217,7 +217,7 @@ class Meter:
             invocation = getattr(meter._local, "invocation", None)
             started = time.perf_counter()
             if service == "dynamodb":
-                with _moto_lock:
+                with moto_lock:
                     response = meter._dynamodb(original, client, operation, params)
             else:
                 response = original(client, operation, params)

@@ -213,7 +213,7 @@ def run(workflow_type: str, traffic: dict, *, timeout: float = 120.0) -> RunResu
         tap.meter = meter
         routes = _metered_functions(meter, process_handler, deliveries)
         senders = [f"55119{n:08d}" for n in range(traffic["senders"])]
-        _earlier_messages(senders, traffic.get("history", 0), traffic["burst"])
+        earlier_messages(senders, traffic.get("history", 0), traffic["burst"])
         with la.serialize_moto_requests(), la.route_lambda_invocations(routes), meter.installed():
             first_sent, last_sent = _send_bursts(post_handler, meter, senders, traffic)
             _wait_for_the_batches(sfn, machine, meter, deliveries, len(senders), timeout)
@@ -390,7 +390,7 @@ def cloud_message_id(sender: str, n: int) -> str:
     return "wamid.HBgN" + hashlib.sha256(f"{sender}.{n}".encode()).hexdigest()[:48]
 
 
-def _earlier_messages(senders: list[str], messages: int, burst: int) -> None:
+def earlier_messages(senders: list[str], messages: int, burst: int) -> None:
     """Give each sender's conversation ``messages`` earlier messages (100-byte chat lines, Cloud API
     ids), delivered in bursts of ``burst``, before the measured run: an established conversation, whose
     item remembers their ids. Not metered."""

@@ -41,7 +41,7 @@ from .claim import EARLY_TOLERANCE_MS, ClaimOutcome
 from .codec import (COMPRESS_MIN_BYTES, MAX_TEXT_BYTES, MESSAGE_OVERHEAD_BYTES, RECENT_ARRIVALS_KEPT, RETENTION_SECONDS,
                     TEXT_ITEM_MIN_BYTES, entry_size, entry_text, from_ddb, message_size, pack_text, split_text, to_ddb)
 from .conversation_store import ConversationStore
-from .keys import SWEEP_BUCKET_NAMES, TEXT_PREFIX, chunk_sk, conversation_pk, sweep_bucket, text_sk
+from .keys import SWEEP_BUCKET_NAMES, TEXT_PREFIX, chunk_sk, conversation_pk, item_key, sweep_bucket, text_sk
 from .remembered_ids import DEDUP_MAX_IDS, DEDUP_WINDOW_SECONDS
 from .state import ClaimedBatch, ConversationState
 from .writes import INLINE_LIMIT_BYTES, INLINE_LIMIT_MESSAGES
@@ -51,6 +51,6 @@ __all__ = [
     "INLINE_LIMIT_BYTES", "INLINE_LIMIT_MESSAGES", "MAX_TEXT_BYTES", "MESSAGE_OVERHEAD_BYTES",
     "RECENT_ARRIVALS_KEPT", "RETENTION_SECONDS", "SWEEP_BUCKET_NAMES", "TEXT_ITEM_MIN_BYTES", "TEXT_PREFIX",
     "ClaimOutcome", "ClaimedBatch", "ConversationState", "ConversationStore", "chunk_sk", "conversation_pk",
-    "entry_size", "entry_text", "from_ddb", "message_size", "pack_text", "split_text", "sweep_bucket", "text_sk",
+    "entry_size", "entry_text", "from_ddb", "item_key", "message_size", "pack_text", "split_text", "sweep_bucket", "text_sk",
     "to_ddb",
 ]

@@ -25,7 +25,7 @@ class ConversationStore(ConversationWrites):
         """
 
         def attempt():
-            item = self._get_raw(app_id, sender)
+            item = self.read_item(app_id, sender)
             state = ConversationState.from_item(item) if item else None
             decision = decide_claim(state, expected_seq, now=self.clock(), lease_seconds=self.lease_seconds,
                                     policy=policy)

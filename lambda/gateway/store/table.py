@@ -32,7 +32,7 @@ class ConversationTable:
         item = response.get("Item")
         return ConversationState.from_item(from_ddb(item)) if item else None
 
-    def _get_raw(self, app_id: str, sender: str) -> dict:
+    def read_item(self, app_id: str, sender: str) -> dict:
         """The conversation item as Python values ({} when there is none), strongly consistent."""
         response = self._ddb.get_item(
             TableName=self.table_name, Key=self._key(app_id, sender), ConsistentRead=True

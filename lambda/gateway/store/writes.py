@@ -146,7 +146,7 @@ class ConversationWrites(BatchReads):
                 ReturnValues="ALL_NEW",
             ))
             if response is None:
-                item = self._get_raw(app_id, message.sender)
+                item = self.read_item(app_id, message.sender)
                 if remembers(item, message.message_id):
                     return AppendResult(seq=int(item.get("seq", 0)), duplicate=True)
                 self._seal(app_id, message.sender, item)
@@ -282,7 +282,7 @@ class ConversationWrites(BatchReads):
         ``final=False``: a part of a split batch, not its last (the sweep index is left alone)."""
 
         def attempt():
-            item = self._get_raw(batch.app_id, batch.sender)
+            item = self.read_item(batch.app_id, batch.sender)
             if not item or int(item.get("delivered_seq", 0)) >= batch.last_seq:
                 return None  # already marked by a concurrent delivery of the same batch: fine
             base, msgs = int(item.get("msgs_base", 0)), list(item.get("msgs") or [])
@@ -332,7 +332,7 @@ class ConversationWrites(BatchReads):
         they outlive the trim (a parked batch, replayed later by util/redrive.py)."""
 
         def attempt():
-            item = self._get_raw(app_id, sender)
+            item = self.read_item(app_id, sender)
             if not item or int(item.get("msgs_base", 0)) >= last_seq or not item.get("msgs"):
                 return None
             self._seal(app_id, sender, item)
