@@ -2,7 +2,16 @@
 
 One module-scoped cycle, in file order: apply with the committed terraform.tfvars → plan again
 (no changes) → read back what was created through boto3 → a webhook burst carried end to end
-through it → least privilege where moto can judge → destroy, leaving nothing.
+through it → least privilege where moto can judge → values plan must refuse → an async bot applied
+and back → the observability switches flipped on the applied stack (tracing on, alarms and
+dashboard off) and back to the defaults (test_observability_tf.py checks the same switches in the
+HCL) → destroy, leaving nothing. One applied stack serves every check: an apply and a destroy of
+the whole root are most of the time this file takes.
+
+The plans that need no state (those that must fail: a value a validation or a precondition
+refuses; and the switched stack's before anything of it exists) run in the background from the
+start, two at a time, in a copy of the root that has none, while the apply waits on the AWS
+provider's pollers; their tests read the results.
 
 moto runs in this process as a server (tests/terraform/harness.py: its gaps are patched there,
 never in the Terraform), so Lambda invocations — from the API's integration target, from moto's
@@ -23,6 +32,7 @@ import threading
 import time
 import urllib.request
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
@@ -34,6 +44,7 @@ import pytest
 import harness
 from helpers import api_event, wait_for, zapi_text
 from http_server import RecordingServer
+from test_observability_tf import PREFIX, XRAY_WRITE, _parse_root, lambda_modules
 
 REGION = "us-east-1"
 # The committed example values (hcl2 wraps each value in a list).
@@ -62,35 +73,73 @@ def _endpoint_env(url: str):
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def _background(workers: int):
+    """A pool for commands that run beside the tests; what has not started is dropped on the way out."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="terraform")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _plan_args(assignments: list[str]) -> tuple[str, ...]:
+    return tuple(arg for assignment in assignments for arg in ("-var", assignment))
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """apply once for the module; destroyed by test_destroy_leaves_nothing (or here, if it never ran)."""
+    """apply once for the module; destroyed by test_destroy_leaves_nothing (or here, if it never ran).
+
+    ``blank``: a second copy of the root, initialised, with no state, where the plans that need none
+    run in the background from the start: the switched stack's, before anything of it exists
+    (``switched_plan``: its JSON), and the plans that must be refused (``refused``: -var arguments
+    => the finished plan). Its provider waits for the validation of the variables those plans give
+    bad values (harness.write_provider_override), so a refused value ends its plan early."""
     root = harness.copy_root(tmp_path_factory.mktemp("root"))
+    blank = shutil.copytree(root, tmp_path_factory.mktemp("blank") / "root")
     cli_config = harness.write_cli_config()
-    with harness.moto_server() as url, _endpoint_env(url):
+    with harness.moto_server() as url, _endpoint_env(url), _background(2) as pool:
         harness.write_provider_override(root, url, REGION)
-        tf = harness.Terraform(root, cli_config)
+        harness.write_provider_override(blank, url, REGION, validated_first=REFUSED_VARIABLES)
+        tf, blank_tf = harness.Terraform(root, cli_config), harness.Terraform(blank, cli_config)
         tf.init()
-        started = time.monotonic()
-        tf.run("apply", "-auto-approve", "-input=false", timeout=400)
-        TIMINGS["apply"] = time.monotonic() - started
-        outputs = {k: v["value"] for k, v in json.loads(tf.run("output", "-json").stdout).items()}
+        blank_tf.init()
+        switched_plan = pool.submit(_plan_json, blank_tf, "switched.plan", *_vars(SWITCHED))
+        refused: dict[tuple[str, ...], Future] = {
+            args: pool.submit(blank_tf.run, "plan", "-input=false", "-refresh=false", "-lock=false", *args, check=False)
+            for args in REFUSED_PLANS
+        }  # fmt: skip
         clients = SimpleNamespace(**{
             name: boto3.client(service, region_name=REGION, endpoint_url=url)
             for name, service in [("lambda_", "lambda"), ("sfn", "stepfunctions"), ("sqs", "sqs"), ("ddb", "dynamodb"),
                                   ("apigw", "apigatewayv2"), ("iam", "iam"), ("events", "events"), ("logs", "logs"),
-                                  ("cloudwatch", "cloudwatch"), ("ssm", "ssm"), ("sts", "sts")]
+                                  ("cloudwatch", "cloudwatch"), ("ssm", "ssm"), ("sts", "sts"), ("sns", "sns")]
         })  # fmt: skip
-        state = SimpleNamespace(tf=tf, url=url, outputs=outputs, aws=clients, destroyed=False)
+        state = SimpleNamespace(tf=tf, blank=blank_tf, url=url, outputs={}, aws=clients, switched_plan=switched_plan,
+                                refused=refused, destroyed=False, timings=TIMINGS)  # fmt: skip
         try:
+            started = time.monotonic()
+            tf.run("apply", "-auto-approve", "-input=false", timeout=400)
+            TIMINGS["apply"] = time.monotonic() - started
+            state.outputs = _outputs(state)
             yield state
         finally:
             if not state.destroyed:  # a test failed before test_destroy_leaves_nothing
-                tf.run("destroy", "-auto-approve", "-input=false", timeout=200, check=False)
+                tf.run("destroy", "-auto-approve", "-input=false", timeout=400, check=False)
             # Figures, not assertions: the README's "Testing" quotes them.
             figures = {k: round(v, 1) for k, v in TIMINGS.items()}
             (harness.BUILD / "terraform-cycle.json").write_text(json.dumps(figures, indent=2) + "\n")
             print(f"\nterraform cycle on moto (s): {figures}")
+
+
+def _outputs(stack) -> dict:
+    return {k: v["value"] for k, v in json.loads(stack.tf.run("output", "-json").stdout).items()}
+
+
+def _plan_json(tf: harness.Terraform, name: str, *args: str) -> dict:
+    tf.run("plan", "-input=false", f"-out={name}", *args)
+    return json.loads(tf.run("show", "-json", name).stdout)
 
 
 def test_plan_after_apply_shows_no_changes(stack):
@@ -562,7 +611,7 @@ def test_function_roles_grant_their_queues_only(stack):
 # input validation that needs values (terraform validate does not evaluate them)
 
 
-@pytest.mark.parametrize(("assignment", "message"), [
+BAD_VALUES = [
     ('apps={"bad app"={bot="fn", secrets_parameter="/s"}}', 'apps: app id "bad app" must be 1-64 characters'),
     ('apps={demo={bot="fn", providr="telegram", secrets_parameter="/s"}}', "apps: app demo: unknown key(s) providr"),
     ('apps={demo={bot="fn", provider="signal", secrets_parameter="/s"}}', 'apps: app demo: provider "signal" must be one of'),
@@ -582,9 +631,12 @@ def test_function_roles_grant_their_queues_only(stack):
      "apps: app demo: debounce min_quiet_seconds must not exceed max_quiet_seconds"),
     ("apps={}", "apps must be a map of app id => app object with at least one app"),
     ("inline_wait_seconds=601", "inline_wait_seconds must be between 0 and 600"),
-])  # fmt: skip
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("assignment", "message"), BAD_VALUES)
 def test_plan_refuses_bad_values_with_their_message(stack, assignment, message):
-    proc = stack.tf.run("plan", "-input=false", "-refresh=false", "-var", assignment, check=False)
+    proc = stack.refused[_plan_args([assignment])].result()
     assert proc.returncode == 1
     assert message in " ".join(proc.stderr.split()), proc.stderr[-3000:]
 
@@ -642,7 +694,7 @@ def test_plan_accepts_optional_values_left_null(stack):
     assert policies["open"]["max_wait_seconds"] == 60 and policies["open"]["min_quiet_seconds"] == 1
 
 
-@pytest.mark.parametrize(("assignments", "message"), [
+BAD_BUDGETS = [
     (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=901}}"],
      "apps: app demo: bot_timeout_seconds must be a whole number of seconds, 1-900"),
     (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", bot_timeout_seconds=880}}"],
@@ -654,10 +706,12 @@ def test_plan_accepts_optional_values_left_null(stack):
     (["apps={demo={bot=\"fn\", bot_source=\"lambda/examples/echo_bot\", secrets_parameter=\"/s\"}}"],
      "apps: app demo: set either bot"),
     (["apps={demo={bot=\"fn\", secrets_parameter=\"/s\", invocation=\"later\"}}"], "apps: app demo: invocation must be sync"),
-])  # fmt: skip
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("assignments", "message"), BAD_BUDGETS)
 def test_plan_refuses_a_bot_budget_the_stack_cannot_honour(stack, assignments, message):
-    args = [arg for assignment in assignments for arg in ("-var", assignment)]
-    proc = stack.tf.run("plan", "-input=false", "-refresh=false", *args, check=False)
+    proc = stack.refused[_plan_args(assignments)].result()
     assert proc.returncode == 1
     assert message in " ".join(proc.stderr.split()), proc.stderr[-3000:]
 
@@ -679,6 +733,187 @@ def test_an_async_bot_of_the_stack_sends_its_failures_to_the_failed_batch_queue(
         assert failed_arn in documents  # the bot's role may send to its destination
     finally:
         stack.tf.run("apply", "-auto-approve", "-input=false", timeout=400)  # back to the committed tfvars
+
+
+# --------------------------------------------------------------------------
+# the observability switches on the applied stack: flipped (tracing on, alarms and dashboard off),
+# then back to the defaults with an e-mail and an existing topic, each read back through boto3 and
+# planned again without changes. Switching both ways on a deployed stack is what an operator does.
+
+
+SWITCHED = {"tracing_enabled": "true", "alarms_enabled": "false", "dashboard_enabled": "false", "alarm_email": "ops@example.com"}
+EXISTING_TOPIC = "oncall"  # an SNS topic the operator already has, created in moto before the apply
+
+
+def _vars(values: dict[str, str]) -> list[str]:
+    return [arg for name, value in values.items() for arg in ("-var", f"{name}={value}")]
+
+
+BAD_ALARM_ACTIONS = [
+    ('["arn:aws:lambda:us-east-1:123456789012:function:x"]', "alarm_actions must be SNS topic ARNs"),
+    ('["oncall"]', "alarm_actions must be SNS topic ARNs"),
+    ('["arn:aws:sns:us-east-1:123456789012:a","arn:aws:sns:us-east-1:123456789012:a"]', "must not repeat a topic"),
+]
+# Every plan the stack fixture runs in the background in its blank copy, and the variables they give bad values.
+REFUSED_PLANS = [
+    *(_plan_args([assignment]) for assignment, _ in BAD_VALUES),
+    *(_plan_args(assignments) for assignments, _ in BAD_BUDGETS),
+    *(_plan_args([f"alarm_actions={value}"]) for value, _ in BAD_ALARM_ACTIONS),
+]
+REFUSED_VARIABLES = ("apps", "inline_wait_seconds", "workflow_type", "alarm_actions")
+
+
+def _functions(stack) -> dict[str, dict]:
+    """name => configuration of every Lambda function in the (moto) account: the stack's."""
+    names = [f["FunctionName"] for f in stack.aws.lambda_.list_functions()["Functions"]]
+    return {name: stack.aws.lambda_.get_function_configuration(FunctionName=name) for name in names}
+
+
+def _state_machine(stack) -> dict:
+    (machine,) = stack.aws.sfn.list_state_machines()["stateMachines"]
+    return stack.aws.sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
+
+
+def _actions_of(document: dict) -> set[str]:
+    actions = set()
+    for statement in document["Statement"]:
+        action = statement["Action"]
+        actions |= {action} if isinstance(action, str) else set(action)
+    return actions
+
+
+def _role_policies(stack) -> dict[str, dict]:
+    """role name => its logs/X-Ray (functions) or permissions (state machine) policy document."""
+    documents = {}
+    for name, config in _functions(stack).items():
+        role = config["Role"].rsplit("/", 1)[-1]
+        documents[role] = stack.aws.iam.get_role_policy(RoleName=role, PolicyName="logs-and-tracing")["PolicyDocument"]
+    role = _state_machine(stack)["roleArn"].rsplit("/", 1)[-1]
+    documents[role] = stack.aws.iam.get_role_policy(RoleName=role, PolicyName="state-machine-permissions")["PolicyDocument"]
+    return documents
+
+
+def _apply(stack, values: dict[str, str], label: str) -> None:
+    started = time.monotonic()
+    stack.tf.run("apply", "-auto-approve", "-input=false", *_vars(values), timeout=600)
+    stack.timings[label] = time.monotonic() - started
+
+
+def _assert_plan_is_empty(stack, values: dict[str, str]) -> None:
+    proc = stack.tf.run("plan", "-detailed-exitcode", "-input=false", *_vars(values), check=False)
+    assert proc.returncode == 0, f"plan after apply is not empty (exit {proc.returncode}):\n{proc.stdout[-6000:]}{proc.stderr[-3000:]}"
+
+
+@pytest.mark.slow
+def test_plan_with_tracing_on_and_alarms_and_dashboard_off(stack):
+    """What the switches add and take away, before anything exists: with an alarm e-mail given,
+    still no alarm, topic, key or subscription (the topic belongs to the alarms), no dashboard;
+    every function Active, the state machine traced. (Planned in the stack fixture's blank copy.)"""
+    plan = stack.switched_plan.result()
+    created = [c for c in plan["resource_changes"] if c["change"]["actions"] == ["create"]]
+    types = {c["type"] for c in created}
+    assert not types & {"aws_cloudwatch_metric_alarm", "aws_cloudwatch_dashboard", "aws_sns_topic",
+                        "aws_sns_topic_subscription", "aws_sns_topic_policy", "aws_kms_key", "aws_kms_alias"}, sorted(types)  # fmt: skip
+    functions = [c for c in created if c["type"] == "aws_lambda_function"]
+    assert {c["module_address"].split("[")[0].removeprefix("module.") for c in functions} == lambda_modules(_parse_root())
+    assert all(c["change"]["after"]["tracing_config"] == [{"mode": "Active"}] for c in functions)
+    (machine,) = [c for c in created if c["type"] == "aws_sfn_state_machine"]
+    assert machine["change"]["after"]["tracing_configuration"] == [{"enabled": True}]
+
+
+@pytest.mark.slow
+def test_switched_apply_traces_everything_and_creates_no_alarm_or_dashboard(stack):
+    _apply(stack, SWITCHED, "apply switched")
+    functions = _functions(stack)
+    assert len(functions) >= 4
+    assert {name: c["TracingConfig"]["Mode"] for name, c in functions.items()} == dict.fromkeys(functions, "Active")
+    assert _state_machine(stack)["tracingConfiguration"] == {"enabled": True}
+    for role, document in _role_policies(stack).items():
+        xray = [s for s in document["Statement"] if "xray:" in json.dumps(s["Action"])]
+        assert len(xray) == 1 and xray[0]["Resource"] == "*", f"{role}: {document}"
+        assert XRAY_WRITE <= _actions_of({"Statement": xray}), role
+
+    assert stack.aws.cloudwatch.describe_alarms()["MetricAlarms"] == []
+    assert stack.aws.cloudwatch.list_dashboards()["DashboardEntries"] == []
+    assert stack.aws.sns.list_topics()["Topics"] == []
+    outputs = _outputs(stack)
+    assert outputs["alarm_names"] == [] and outputs["alarm_actions"] == []
+    # terraform output -json leaves out the outputs that are null
+    assert outputs.get("dashboard_name") is None and outputs.get("alarm_topic_arn") is None
+    _assert_plan_is_empty(stack, SWITCHED)
+
+
+@pytest.mark.slow
+def test_plan_refuses_alarm_actions_that_are_not_sns_topic_arns(stack):
+    for value, message in BAD_ALARM_ACTIONS:
+        proc = stack.refused[_plan_args([f"alarm_actions={value}"])].result()
+        assert proc.returncode == 1, value
+        assert message in " ".join(proc.stderr.split()), proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_back_to_the_defaults_every_function_has_its_alarms_and_the_dashboard_returns(stack):
+    """Tracing off again (PassThrough, no X-Ray grant left), and every alarm of the stack: each
+    function's Errors and Throttles (the sweeper's too), each notifying the e-mail topic and the
+    operator's existing topic on ALARM and on OK."""
+    existing = stack.aws.sns.create_topic(Name=EXISTING_TOPIC)["TopicArn"]
+    defaults = {"alarm_email": "ops@example.com", "alarm_actions": json.dumps([existing])}
+    _apply(stack, defaults, "apply defaults")
+
+    functions = _functions(stack)
+    assert {name: c["TracingConfig"]["Mode"] for name, c in functions.items()} == dict.fromkeys(functions, "PassThrough")
+    assert _state_machine(stack)["tracingConfiguration"] == {"enabled": False}
+    for role, document in _role_policies(stack).items():
+        assert not any(a.startswith("xray:") for a in _actions_of(document)), f"{role} keeps an X-Ray grant: {document}"
+
+    alarms = {a["AlarmName"]: a for a in stack.aws.cloudwatch.describe_alarms()["MetricAlarms"]}
+    fixed = {f"{PREFIX}-{name}" for name in ("send-dlq-not-empty", "failed-batches-dlq-not-empty", "executions-failed", "api-5xx")}
+    def lambda_metric(alarm: dict) -> tuple[str, str] | None:
+        """(metric, function) an alarm watches: its own metric, or the AWS/Lambda metric of its
+        metric math (process_message's errors less the waits it handed back)."""
+        if alarm.get("Namespace") == "AWS/Lambda":
+            (function,) = [d["Value"] for d in alarm["Dimensions"] if d["Name"] == "FunctionName"]
+            return alarm["MetricName"], function
+        for query in alarm.get("Metrics") or []:
+            metric = (query.get("MetricStat") or {}).get("Metric") or {}
+            if metric.get("Namespace") == "AWS/Lambda":
+                (function,) = [d["Value"] for d in metric["Dimensions"] if d["Name"] == "FunctionName"]
+                return metric["MetricName"], function
+        return None
+
+    per_function = {name: lambda_metric(a) for name, a in alarms.items() if lambda_metric(a)}
+    assert set(alarms) == fixed | set(per_function)
+    # Errors and Throttles for every function of the account (the stack's), and nothing else:
+    # a function missing from the table shows here even if the HCL check above were fooled.
+    assert sorted(per_function.values()) == sorted((metric, name) for name in functions for metric in ("Errors", "Throttles")), "a function of the stack has no alarm"
+    for name, (metric, _) in per_function.items():
+        assert name.startswith(f"{PREFIX}-") and name.endswith(f"-{metric.lower()}"), name
+    # process_message's NotDueYet raises (waits handed back to the state machine) are not errors
+    net = alarms[f"{PREFIX}-process-message-errors"]["Metrics"]
+    assert [q["Expression"] for q in net if q.get("ReturnData")] == ["errors - FILL(waits, 0)"]
+    assert {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in net if "MetricStat" in q} == {
+        "errors": "Errors", "waits": "WaitsHandedBack"}
+    expected = set(alarms)
+
+    outputs = _outputs(stack)
+    topic = outputs["alarm_topic_arn"]
+    assert topic and topic != existing and sorted(t["TopicArn"] for t in stack.aws.sns.list_topics()["Topics"]) == sorted([topic, existing])
+    assert outputs["alarm_actions"] == [topic, existing]
+    for name, alarm in alarms.items():
+        assert sorted(alarm["AlarmActions"]) == sorted(alarm["OKActions"]) == sorted([topic, existing]), name
+    assert sorted(outputs["alarm_names"]) == sorted(expected)
+
+    (dashboard,) = stack.aws.cloudwatch.list_dashboards()["DashboardEntries"]
+    assert dashboard["DashboardName"] == outputs["dashboard_name"] == PREFIX
+    body = json.loads(stack.aws.cloudwatch.get_dashboard(DashboardName=PREFIX)["DashboardBody"])
+    lines = [line for widget in body["widgets"] for line in widget["properties"]["metrics"]]
+    # CloudWatch refuses a body whose metrics are not arrays of [namespace, name, dimension..., {options}];
+    # moto takes anything.
+    assert all(isinstance(line, list) and isinstance(line[-1], dict) and all(isinstance(v, str) for v in line[:-1])
+               for line in lines), [line for line in lines if not isinstance(line, list)][:5]  # fmt: skip
+    graphed = {(line[1], line[3]) for line in lines if line[0] == "AWS/Lambda"}
+    assert graphed == {(metric, name) for name in functions for metric in ("Invocations", "Errors", "Throttles", "Duration")}
+    _assert_plan_is_empty(stack, defaults)
 
 
 # --------------------------------------------------------------------------
@@ -709,3 +944,12 @@ def test_destroy_leaves_nothing(stack):
     }
     assert {kind: items for kind, items in left.items() if items} == {}
     assert json.loads(stack.tf.run("show", "-json").stdout).get("values") is None
+
+
+@pytest.mark.slow
+def test_destroy_takes_the_alarms_topic_and_dashboard_with_it(stack):
+    assert stack.destroyed, "test_destroy_leaves_nothing destroys the stack"
+    assert stack.aws.cloudwatch.describe_alarms()["MetricAlarms"] == []
+    assert stack.aws.cloudwatch.list_dashboards()["DashboardEntries"] == []
+    assert [t["TopicArn"].rsplit(":", 1)[-1] for t in stack.aws.sns.list_topics()["Topics"]] == [EXISTING_TOPIC]
+    assert stack.aws.lambda_.list_functions()["Functions"] == []

@@ -38,6 +38,12 @@ def test_the_provider_override_points_every_service_at_the_endpoint(tmp_path):
         assert f"{setting}" in text
 
 
+def test_the_provider_override_can_wait_for_variables_without_changing_the_region(tmp_path):
+    assert 'region                      = "eu-west-1"\n' in harness.write_provider_override(tmp_path, "http://x", "eu-west-1").read_text()
+    text = harness.write_provider_override(tmp_path, "http://x", "eu-west-1", validated_first=("apps", "workflow_type")).read_text()
+    assert 'region                      = length([var.apps, var.workflow_type]) > 0 ? "eu-west-1" : "eu-west-1"\n' in text
+
+
 # Resource type prefix -> the provider's endpoint name for its service.
 SERVICE_OF_PREFIX = {
     "aws_apigatewayv2_": "apigatewayv2", "aws_cloudwatch_log_": "cloudwatchlogs", "aws_cloudwatch_event_": "events",
