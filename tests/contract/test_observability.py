@@ -77,6 +77,10 @@ def wait_for(condition, timeout=20.0):
 
 @pytest.mark.e2e
 def test_a_burst_is_logged_by_conversation_and_batch_without_phone_or_text(world, capfd):
+    # Metrics an earlier test of this process recorded outside a handler (the stress run calls the
+    # Dispatcher directly) wait in Powertools' buffer for the next flush: print and drop them first.
+    metrics.flush()
+    capfd.readouterr()
     # GIVEN a sender typing two messages, one of them delivered twice by the provider
     for number, text in enumerate(TEXTS):
         world.post(api_event(zapi_text(PHONE, text, f"OBS-{number}")))
