@@ -114,7 +114,7 @@ class Queues:
             "SEND_QUEUE_URL": self.url,
             "SEND_DLQ_URL": self.dlq_url,
             "SEND_RETRY_BASE_SECONDS": str(BASE_SECONDS),
-            "HTTP_TIMEOUT_SECONDS": "0.5",
+            "HTTP_TIMEOUT_SECONDS": "2",  # SLOW is answered after 5 s; a loaded run can stall a local answer past 0.5 s
         }.items():
             monkeypatch.setenv(name, value)
         for name in ("PROVIDERS_MAP", "SECRETS_PARAMETERS_MAP", "APP_SECRETS_MAP"):
