@@ -35,7 +35,7 @@ MODES = ("fixed", "adaptive")
 RHYTHM_WINDOW = 8  # typing gaps the adaptive rule looks at; the store keeps RHYTHM_WINDOW + 1 arrivals
 ADAPTIVE_FACTOR = 2.5  # chosen with util/bench_debounce.py: see docs/benchmarks.md "Debounce replay"
 # The policy defaults, in one place: DebouncePolicy fills them in, settings.py leaves them to it, and
-# main.tf fills in the same ones (tests/unit/test_debounce_settings.py ties the two).
+# main.tf fills in the same ones (tests/unit/test_one_source.py ties the two).
 DEFAULT_QUIET_SECONDS = 10.0  # DEBOUNCE_SECONDS and variable "debounce_seconds"
 DEFAULT_MAX_WAIT_SECONDS = 60.0  # max_wait_seconds: this, or quiet_seconds when that is longer
 MIN_QUIET_DIVISOR = 5  # min_quiet_seconds: quiet_seconds / 5

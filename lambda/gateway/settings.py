@@ -22,7 +22,7 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 
 # An app id is part of the conversation key (CONV#{app}#{sender}): no separator, no surprise.
-# variables.tf validates `apps` keys with the same expression (tests/unit/test_settings.py ties them).
+# variables.tf validates `apps` keys with the same expression (tests/unit/test_one_source.py ties them).
 APP_ID_REGEX = r"^[A-Za-z0-9_-]{1,64}$"
 APP_ID_PATTERN = re.compile(APP_ID_REGEX)
 
